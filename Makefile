@@ -1,0 +1,82 @@
+# mqspec -- MQTT session conformance harness.
+#
+#   make            build build/mqspec (and build/mqspec-broker once it exists)
+#   make run        the main job: the whole scenario suite against a broker
+#   make test       every test, through prove
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Dependencies come from Debian and are found with pkg-config; `make deps`
+# (run by `make run` and `make test`) installs whatever is missing.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD      ?= build
+CC         ?= cc
+PKGS       := libmosquitto yaml-0.1 openssl
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CSTD       := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+OPT        ?= -O2 -g
+SAN        ?=
+CFLAGS_ALL  = $(CSTD) $(WARN) $(OPT) $(SAN) -DMQSPEC_VERSION='"$(VERSION)"' \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDLIBS_ALL  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(LDLIBS)
+
+MQTT_SRC    := $(wildcard mqtt/*.c)
+HARNESS_SRC := $(filter-out harness/main.c,$(wildcard harness/*.c))
+REPORT_SRC  := $(wildcard reports/*.c)
+BROKER_SRC  := $(wildcard broker/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+MQTT_OBJ    := $(call obj,$(MQTT_SRC))
+HARNESS_OBJ := $(call obj,$(HARNESS_SRC)) $(call obj,$(REPORT_SRC))
+BROKER_OBJ  := $(call obj,$(BROKER_SRC))
+
+UNIT_SRC    := $(wildcard tests/unit/t-*.c)
+UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+PROGRAMS    := $(BUILD)/mqspec $(if $(BROKER_SRC),$(BUILD)/mqspec-broker)
+
+.PHONY: all deps run test unit install clean fuzz check-scenarios
+all: $(PROGRAMS) $(UNIT_BIN)
+
+deps:
+	@ci/install-deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/mqspec: $(BUILD)/obj/harness/main.o $(HARNESS_OBJ) $(MQTT_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/mqspec-broker: $(BROKER_OBJ) $(MQTT_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# Unit tests print TAP. Those of the protocol core (t-mqtt-*) link only mqtt/;
+# the others link everything but the two main()s.
+$(BUILD)/tests/t-mqtt-%: tests/unit/t-mqtt-%.c $(MQTT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/t-%: tests/unit/t-%.c $(HARNESS_OBJ) $(MQTT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $^ $(LDLIBS_ALL)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+run: deps all
+	@ci/run-suite
+
+test: deps all
+	prove -v --timer tests/*.t
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mqspec
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	cp -R scenarios $(DESTDIR)$(PREFIX)/share/mqspec/
+
+clean:
+	rm -rf $(BUILD)
