@@ -166,6 +166,8 @@ typedef struct disconnect_args {
     uint8_t reason;                 /* default 0x00 */
     opt_u32 session_expiry;
     char *reason_string;
+    bool keep_open;                 /* raw: send DISCONNECT as bytes and keep the connection
+                                     * open, to observe the broker's answer (e.g. 0x82) */
 } disconnect_args;
 
 typedef struct drop_args {
