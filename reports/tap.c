@@ -159,11 +159,24 @@ static void yaml_trace(FILE *out, const scenario_result *r, bool verbose)
         if (verbose && t->hex && *t->hex) {
             int pad = 4 + tw + 1 + (int)cw + 3;
             size_t len = strlen(t->hex);
-            for (size_t off = 0; off < len; off += HEX_CHUNK) {
+            for (size_t off = 0; off < len;) {
                 char chunk[HEX_CHUNK + 1];
                 size_t k = len - off < HEX_CHUNK ? len - off : HEX_CHUNK;
+                /* Break between bytes ("30 0a 00"), not inside one. */
+                if (off + k < len && t->hex[off + k] != ' ') {
+                    size_t sp = k;
+                    while (sp > 0 && t->hex[off + sp - 1] != ' ')
+                        sp--;
+                    if (sp > 0)
+                        k = sp;
+                }
                 memcpy(chunk, t->hex + off, k);
                 chunk[k] = '\0';
+                off += k;
+                while (off < len && t->hex[off] == ' ')
+                    off++;
+                while (k > 0 && chunk[k - 1] == ' ')
+                    chunk[--k] = '\0';
                 fprintf(out, "%*s", pad, "");
                 esc_write(out, chunk, ESC_YAML_BLOCK);
                 fputc('\n', out);

@@ -21,33 +21,7 @@
 #include "../../harness/results.h"
 #include "../../reports/escape.h"
 #include "../../reports/reports.h"
-
-/* ---- minimal TAP producer (tests/unit/tap.h did not exist when written) ---- */
-
-static int t_count, t_failed;
-
-static bool ok_(bool cond, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%sok %d - ", cond ? "" : "not ", ++t_count);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    if (!cond)
-        t_failed++;
-    return cond;
-}
-#define ok(cond, ...) ok_((cond), __VA_ARGS__)
-
-static bool is_str(const char *got, const char *want, const char *name)
-{
-    bool same = got && strcmp(got, want) == 0;
-    ok(same, "%s", name);
-    if (!same)
-        printf("#   got:  [%s]\n#   want: [%s]\n", got ? got : "(null)", want);
-    return same;
-}
+#include "tap.h"
 
 /* ---- building the sample run ---- */
 
@@ -635,6 +609,9 @@ static void test_tap(void)
         ok(strstr(buf, "    at: \"scenarios/sample/sample.yaml:31:5\"\n") != NULL,
            "%s: the failing step has file:line:col", mode);
         ok(strstr(buf, "10 1a") ? verbose : !verbose, "%s: hex appears only when verbose", mode);
+        ok(strstr(buf, " \n") == NULL, "%s: no line ends in a space (hex wraps between bytes)", mode);
+        ok(strstr(buf, "\n                        32 6d 32 6d 32 6d 32 6d 32\n") ? verbose : !verbose,
+           "%s: long hex continues aligned under the text", mode);
 
         size_t n_yaml_expected = verbose ? 7 : 3;
         char *last_nl = buf + len - 1;
@@ -768,6 +745,5 @@ int main(int argc, char **argv)
     test_escape();
     test_tap();
     test_json();
-    printf("1..%d\n", t_count);
-    return t_failed ? 1 : 0;
+    return done_testing();
 }
