@@ -1,0 +1,449 @@
+/* cmd_run.c -- `mqspec run`: options, the broker to test, TAP and JSON output.
+ *
+ * What it is for: turning a command line into a run: load and validate the
+ * scenarios (exit 2 on any error, before anything connects), find the broker
+ * (a URL, or the bundled mqspec-broker started on a free loopback port), make
+ * sure it can be reached at all (exit 3 if not), run, stream TAP, write JSON.
+ *
+ * What it is not: the runner (runner.c) or the formats (reports/).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../reports/reports.h"
+#include "cli.h"
+#include "runner.h"
+
+#ifndef MQSPEC_VERSION
+#define MQSPEC_VERSION "dev"
+#endif
+
+#define PROBE_TIMEOUT_MS 5000
+#define EMBEDDED_START_TIMEOUT_MS 5000
+
+static void run_usage(FILE *f)
+{
+    fputs("usage: mqspec run [OPTIONS] [PATH...]\n"
+          "\n"
+          "Runs scenarios (PATH: files or directories; default: the bundled scenarios)\n"
+          "against a broker and prints TAP on stdout, a one-line summary last.\n"
+          "\n"
+          "  --broker URL        mqtt://HOST:PORT or mqtts://HOST:PORT; default: start the\n"
+          "                      bundled mqspec-broker on a free loopback port\n"
+          "  -j, --jobs N        scenarios side by side (default 4)\n"
+          "  --only PATTERN      only scenarios whose id matches the glob PATTERN\n"
+          "                      (a PATTERN without * ? [ matches as a substring)\n"
+          "  --json FILE         write the results as JSON (docs/results-json.md)\n"
+          "  --username U        user name for every client that does not set one\n"
+          "  --password P        password likewise\n"
+          "  --cafile F, --capath D, --cert F, --key F, --insecure   TLS (mqtts://)\n"
+          "  --broker-log FILE   where the bundled broker's log goes (default: discarded)\n"
+          "  -v, --verbose       print every packet live on stderr; diagnostics for all\n"
+          "\n"
+          "exit status: 0 nothing failed, 1 a scenario failed or erred,\n"
+          "             2 bad invocation or invalid scenario, 3 broker unreachable\n",
+          f);
+}
+
+/* ---- broker URL ------------------------------------------------------------- */
+
+static int parse_url(const char *url, target_t *t, char *err, size_t errcap)
+{
+    const char *rest;
+    if (!strncmp(url, "mqtt://", 7)) {
+        rest = url + 7;
+        t->tls = false;
+    } else if (!strncmp(url, "mqtts://", 8)) {
+        rest = url + 8;
+        t->tls = true;
+    } else {
+        snprintf(err, errcap, "broker URL must start with mqtt:// or mqtts://: %s", url);
+        return -1;
+    }
+    char host[256];
+    const char *port_s = NULL;
+    if (*rest == '[') {
+        const char *end = strchr(rest, ']');
+        if (!end || (size_t)(end - rest - 1) >= sizeof host) {
+            snprintf(err, errcap, "bad IPv6 address in %s", url);
+            return -1;
+        }
+        memcpy(host, rest + 1, (size_t)(end - rest - 1));
+        host[end - rest - 1] = '\0';
+        port_s = end[1] == ':' ? end + 2 : NULL;
+    } else {
+        const char *colon = strchr(rest, ':');
+        size_t len = colon ? (size_t)(colon - rest) : strcspn(rest, "/");
+        if (len == 0 || len >= sizeof host) {
+            snprintf(err, errcap, "no host in %s", url);
+            return -1;
+        }
+        memcpy(host, rest, len);
+        host[len] = '\0';
+        port_s = colon ? colon + 1 : NULL;
+    }
+    long port = t->tls ? 8883 : 1883;
+    if (port_s) {
+        char *end;
+        port = strtol(port_s, &end, 10);
+        if (end == port_s || (*end && *end != '/') || port < 1 || port > 65535) {
+            snprintf(err, errcap, "bad port in %s", url);
+            return -1;
+        }
+    }
+    t->host = strdup(host);
+    t->port = (int)port;
+    return t->host ? 0 : -1;
+}
+
+/* Can a TCP connection be made at all? Bounded by PROBE_TIMEOUT_MS. */
+static int probe_tcp(const target_t *t, char *err, size_t errcap)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", t->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(t->host, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errcap, "cannot resolve %s: %s", t->host, gai_strerror(gai));
+        return -1;
+    }
+    int rc = -1;
+    snprintf(err, errcap, "no address for %s", t->host);
+    for (struct addrinfo *ai = res; ai && rc != 0; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int c = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (c != 0 && errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int n = poll(&p, 1, PROBE_TIMEOUT_MS);
+            if (n == 0) {
+                snprintf(err, errcap, "connecting to %s:%d timed out after %d s", t->host, t->port,
+                         PROBE_TIMEOUT_MS / 1000);
+                close(fd);
+                continue;
+            }
+            int so = 0;
+            socklen_t len = sizeof so;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len);
+            c = so ? -1 : 0;
+            errno = so;
+        }
+        if (c == 0)
+            rc = 0;
+        else
+            snprintf(err, errcap, "cannot connect to %s:%d: %s", t->host, t->port, strerror(errno));
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+/* ---- the bundled broker ---------------------------------------------------------- */
+
+typedef struct embedded {
+    pid_t pid;
+    int port;
+} embedded_t;
+
+static int self_dir(char *out, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+    if (n <= 0)
+        return -1;
+    out[n] = '\0';
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    return 0;
+}
+
+/* Starts BINDIR/mqspec-broker -p 0 and reads "listening HOST PORT" from its
+ * stdout, so the port is the one the broker actually bound. */
+static int embedded_start(embedded_t *e, const char *log_path, char *err, size_t errcap)
+{
+    char dir[PATH_MAX], bin[PATH_MAX + 32];
+    if (self_dir(dir, sizeof dir) != 0) {
+        snprintf(err, errcap, "cannot find the directory of mqspec");
+        return -1;
+    }
+    snprintf(bin, sizeof bin, "%s/mqspec-broker", dir);
+    if (access(bin, X_OK) != 0) {
+        snprintf(err, errcap, "no --broker given and the bundled broker %s is missing", bin);
+        return -1;
+    }
+    int pipefd[2];
+    if (pipe(pipefd) != 0) {
+        snprintf(err, errcap, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errcap, "fork: %s", strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(pipefd[1], STDOUT_FILENO);
+        int logfd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (logfd >= 0)
+            dup2(logfd, STDERR_FILENO);
+        int nullfd = open("/dev/null", O_RDONLY);
+        if (nullfd >= 0)
+            dup2(nullfd, STDIN_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    e->pid = pid;
+    char line[256];
+    size_t n = 0;
+    int64_t deadline = loop_now_ms() + EMBEDDED_START_TIMEOUT_MS;
+    int port = 0;
+    while (!port) {
+        int64_t left = deadline - loop_now_ms();
+        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t r = read(pipefd[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+        char *ready = strstr(line, "listening ");
+        char host[64];
+        if (ready && strchr(ready, '\n') && sscanf(ready, "listening %63s %d", host, &port) != 2)
+            port = 0;
+        if (n == sizeof line - 1)
+            n = 0;
+    }
+    close(pipefd[0]);
+    if (!port) {
+        snprintf(err, errcap, "the bundled broker did not report a listening port within %d s",
+                 EMBEDDED_START_TIMEOUT_MS / 1000);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        e->pid = 0;
+        return -1;
+    }
+    e->port = port;
+    return 0;
+}
+
+static void embedded_stop(embedded_t *e)
+{
+    if (e->pid <= 0)
+        return;
+    kill(e->pid, SIGTERM);
+    for (int i = 0; i < 50; i++) {
+        if (waitpid(e->pid, NULL, WNOHANG) == e->pid) {
+            e->pid = 0;
+            return;
+        }
+        poll(NULL, 0, 100);
+    }
+    kill(e->pid, SIGKILL);
+    waitpid(e->pid, NULL, 0);
+    e->pid = 0;
+}
+
+/* ---- selection --------------------------------------------------------------------- */
+
+static bool id_selected(const char *id, const char *pattern)
+{
+    if (!pattern)
+        return true;
+    if (strpbrk(pattern, "*?["))
+        return fnmatch(pattern, id, 0) == 0;
+    return strstr(id, pattern) != NULL;
+}
+
+typedef struct tap_ctx {
+    bool verbose;
+} tap_ctx;
+
+static void on_finished(void *ud, size_t number, const scenario_result *r)
+{
+    const tap_ctx *t = ud;
+    tap_scenario(stdout, number, r, t->verbose);
+    fflush(stdout);
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+
+static const char *need_arg(int *i, int argc, char **argv)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mqspec run: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *broker = NULL, *json = NULL, *only = NULL, *broker_log = NULL;
+    run_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.jobs = 4;
+    const char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    size_t npaths = 0;
+    if (!paths)
+        return 2;
+    int status = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+#define VALUE() do { if (!(v = need_arg(&i, argc, argv))) goto out; } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            run_usage(stdout);
+            status = 0;
+            goto out;
+        } else if (!strcmp(a, "--broker")) {
+            VALUE();
+            broker = v;
+        } else if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
+            VALUE();
+            char *end;
+            long j = !strcmp(v, "auto") ? 8 : strtol(v, &end, 10);
+            if (strcmp(v, "auto") && (*end || j < 1 || j > 256)) {
+                fprintf(stderr, "mqspec run: -j takes a number from 1 to 256 or auto\n");
+                goto out;
+            }
+            opt.jobs = (int)j;
+        } else if (!strcmp(a, "--json")) {
+            VALUE();
+            json = v;
+        } else if (!strcmp(a, "--only")) {
+            VALUE();
+            only = v;
+        } else if (!strcmp(a, "--username")) {
+            VALUE();
+            opt.username = v;
+        } else if (!strcmp(a, "--password")) {
+            VALUE();
+            opt.password = v;
+        } else if (!strcmp(a, "--cafile")) {
+            VALUE();
+            opt.target.cafile = (char *)v;
+        } else if (!strcmp(a, "--capath")) {
+            VALUE();
+            opt.target.capath = (char *)v;
+        } else if (!strcmp(a, "--cert")) {
+            VALUE();
+            opt.target.certfile = (char *)v;
+        } else if (!strcmp(a, "--key")) {
+            VALUE();
+            opt.target.keyfile = (char *)v;
+        } else if (!strcmp(a, "--insecure")) {
+            opt.target.insecure = true;
+        } else if (!strcmp(a, "--broker-log")) {
+            VALUE();
+            broker_log = v;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            opt.verbose = true;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mqspec run: unknown option %s (see mqspec run --help)\n", a);
+            goto out;
+        } else {
+            paths[npaths++] = a;
+        }
+#undef VALUE
+    }
+    if (npaths == 0)
+        paths[npaths++] = default_scenarios_dir();
+
+    scenario_set set = {0};
+    if (scenario_set_load(paths, npaths, &set, stderr) != 0) {
+        fprintf(stderr, "mqspec run: invalid scenarios; nothing was run\n");
+        scenario_set_free(&set);
+        goto out;
+    }
+    /* Keep only the selected scenarios; the set owns them, so free the rest. */
+    size_t kept = 0;
+    for (size_t i = 0; i < set.n; i++) {
+        if (id_selected(set.items[i]->id, only))
+            set.items[kept++] = set.items[i];
+        else
+            scenario_free(set.items[i]);
+    }
+    set.n = kept;
+
+    char err[512];
+    embedded_t emb = {0};
+    char url[300];
+    if (broker) {
+        if (parse_url(broker, &opt.target, err, sizeof err) != 0) {
+            fprintf(stderr, "mqspec run: %s\n", err);
+            scenario_set_free(&set);
+            goto out;
+        }
+        snprintf(url, sizeof url, "%s", broker);
+    } else {
+        if (embedded_start(&emb, broker_log, err, sizeof err) != 0) {
+            fprintf(stderr, "mqspec run: %s\n", err);
+            scenario_set_free(&set);
+            status = 3;
+            goto out;
+        }
+        opt.target.host = strdup("127.0.0.1");
+        opt.target.port = emb.port;
+        snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (bundled mqspec-broker)", emb.port);
+    }
+    opt.target.connect_timeout_ms = 10000;
+    if (probe_tcp(&opt.target, err, sizeof err) != 0) {
+        fprintf(stderr, "mqspec run: broker unreachable: %s\n", err);
+        printf("TAP version 13\n1..0 # SKIP broker unreachable: %s\n", err);
+        embedded_stop(&emb);
+        free(opt.target.host);
+        scenario_set_free(&set);
+        status = 3;
+        goto out;
+    }
+
+    run_result res;
+    run_result_init(&res);
+    res.harness_version = strdup(MQSPEC_VERSION);
+    res.broker_url = strdup(url);
+    res.started = time(NULL);
+    tap_ctx tc = {.verbose = opt.verbose};
+    opt.finished = on_finished;
+    opt.ud = &tc;
+    tap_begin(stdout, set.n);
+    fflush(stdout);
+    signal(SIGPIPE, SIG_IGN);
+    if (runner_run(&set, &opt, &res) != 0) {
+        fprintf(stderr, "mqspec run: could not start the run (out of memory)\n");
+        status = 1;
+    } else {
+        tap_summary(stdout, &res);
+        fflush(stdout);
+        status = run_result_exit_code(&res);
+        if (json && json_write(json, &res, err, sizeof err) != 0) {
+            fprintf(stderr, "mqspec run: %s\n", err);
+            status = status ? status : 1;
+        }
+    }
+    embedded_stop(&emb);
+    run_result_free(&res);
+    free(opt.target.host);
+    scenario_set_free(&set);
+out:
+    free(paths);
+    return status;
+}

@@ -1,0 +1,1292 @@
+/* runner.c -- runs scenarios: scheduling, clients, actions, step deadlines.
+ *
+ * Every scenario is a small state machine (sc_run) advanced by events: an
+ * observation from a driver, or a timer. Nothing blocks; many scenarios share
+ * one loop. A step either ends at once (ack, send), when the broker answers
+ * (CONNACK, SUBACK, PUBACK/PUBCOMP, our close), when a wait runs out, or when
+ * its expectation is met or violated (expect.c). After the steps, synthesised
+ * clean-up steps remove every session and retained message the scenario made.
+ *
+ * Not for: judging observations (expect.c), names (template.c), the command
+ * line (cmd_run.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner_int.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+#define ACTION_TIMEOUT_MS 10000
+#define MAX_TRACE_LINES 4000
+#define MAX_HEX_BYTES 512
+
+static void advance(sc_run *sr);
+static void scenario_end(sc_run *sr);
+
+/* ---- small helpers shared with expect.c ---------------------------------- */
+
+static char *dupf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void sr_note(sc_run *sr, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    scenario_result *r = sr->res;
+    char **n = realloc(r->notes, (r->n_notes + 1) * sizeof *n);
+    if (!n)
+        return;
+    r->notes = n;
+    r->notes[r->n_notes] = strdup(buf);
+    if (r->notes[r->n_notes])
+        r->n_notes++;
+}
+
+void sr_timing(sc_run *sr, const char *what, int64_t observed, int64_t not_before, int64_t by)
+{
+    scenario_result *r = sr->res;
+    result_timing *t = realloc(r->timings, (r->n_timings + 1) * sizeof *t);
+    if (!t)
+        return;
+    r->timings = t;
+    t = &r->timings[r->n_timings++];
+    t->step = (int)sr->step + 1;
+    t->what = strdup(what);
+    t->observed_ms = observed;
+    t->not_before_ms = not_before;
+    t->by_ms = by;
+}
+
+int64_t mark_time(sc_run *sr, const char *name)
+{
+    for (size_t i = 0; i < sr->n_marks; i++)
+        if (!strcmp(sr->marks[i].name, name))
+            return sr->marks[i].at;
+    return -1;
+}
+
+static void set_mark(sc_run *sr, const char *name, int64_t at)
+{
+    for (size_t i = 0; i < sr->n_marks; i++)
+        if (!strcmp(sr->marks[i].name, name)) {
+            sr->marks[i].at = at;
+            return;
+        }
+    named_time *m = realloc(sr->marks, (sr->n_marks + 1) * sizeof *m);
+    if (!m)
+        return;
+    sr->marks = m;
+    sr->marks[sr->n_marks].name = (char *)name;     /* owned by the model */
+    sr->marks[sr->n_marks++].at = at;
+}
+
+int saved_packet_id(sc_run *sr, const char *name)
+{
+    for (size_t i = 0; i < sr->n_saved; i++)
+        if (!strcmp(sr->saved[i].name, name))
+            return sr->saved[i].packet_id;
+    return -1;
+}
+
+void save_packet_id(sc_run *sr, const char *name, uint16_t id)
+{
+    for (size_t i = 0; i < sr->n_saved; i++)
+        if (!strcmp(sr->saved[i].name, name)) {
+            sr->saved[i].packet_id = id;
+            return;
+        }
+    saved_id *s = realloc(sr->saved, (sr->n_saved + 1) * sizeof *s);
+    if (!s)
+        return;
+    sr->saved = s;
+    sr->saved[sr->n_saved].name = (char *)name;     /* owned by the model */
+    sr->saved[sr->n_saved++].packet_id = id;
+}
+
+/* The Session Expiry Interval in force for a client: a DISCONNECT's value if
+ * its last connection ended with one, else what the server granted in
+ * CONNACK, else what CONNECT asked for, else 0 (absent means 0). */
+static uint32_t sei_in_force(const client_rt *c)
+{
+    if (c->sei_at_disconnect.set)
+        return c->sei_at_disconnect.v;
+    if (c->sei_granted.set)
+        return c->sei_granted.v;
+    if (c->sei_requested.set)
+        return c->sei_requested.v;
+    return 0;
+}
+
+int64_t duration_ms(sc_run *sr, const duration_t *d)
+{
+    if (d->ref == DUR_LITERAL)
+        return d->plus_ms;
+    const client_rt *c = &sr->clients[d->client];
+    double base_s = 0;
+    switch (d->ref) {
+    case DUR_SESSION_EXPIRY:
+        base_s = sei_in_force(c);
+        break;
+    case DUR_WILL_DELAY:
+        base_s = c->will_delay.set ? c->will_delay.v : 0;
+        break;
+    case DUR_KEEP_ALIVE:
+        base_s = c->server_keep_alive.set ? c->server_keep_alive.v : c->keep_alive;
+        break;
+    case DUR_LITERAL:
+        break;
+    }
+    double times = d->times > 0 ? d->times : 1.0;
+    return (int64_t)(base_s * times * 1000.0) + d->plus_ms;
+}
+
+void num_match_format(sc_run *sr, const num_match *m, char *out, size_t cap)
+{
+    switch (m->kind) {
+    case NM_ANY: snprintf(out, cap, "any"); break;
+    case NM_ABSENT: snprintf(out, cap, "absent"); break;
+    case NM_PRESENT: snprintf(out, cap, "present"); break;
+    case NM_EQ: snprintf(out, cap, "%u", m->lo); break;
+    case NM_RANGE: snprintf(out, cap, "%u..%u", m->lo, m->hi); break;
+    case NM_SAVED: {
+        int id = saved_packet_id(sr, m->saved);
+        if (id < 0)
+            snprintf(out, cap, "the packet id of %s (not saved)", m->saved);
+        else
+            snprintf(out, cap, "%d (the packet id of %s)", id, m->saved);
+        break;
+    }
+    }
+}
+
+/* ---- traces ---------------------------------------------------------------- */
+
+static char *hex_of(const uint8_t *b, size_t len)
+{
+    size_t shown = len > MAX_HEX_BYTES ? MAX_HEX_BYTES : len;
+    char *s = malloc(shown * 3 + 8);
+    if (!s)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < shown; i++)
+        n += (size_t)sprintf(s + n, i ? " %02x" : "%02x", b[i]);
+    if (shown < len)
+        n += (size_t)sprintf(s + n, " ...");
+    s[n] = '\0';
+    return s;
+}
+
+static void on_trace(void *ud, const trace_line *t)
+{
+    client_rt *c = ud;
+    sc_run *sr = c->sr;
+    if (sr->run->opt->verbose)
+        fprintf(stderr, "# %s +%lldms %s %c %s\n", sr->sc->id,
+                (long long)(t->at_ms - sr->started), c->def->name, (char)t->dir, t->text);
+    scenario_result *r = sr->res;
+    if (r->n_trace >= MAX_TRACE_LINES) {
+        sr->trace_dropped++;
+        return;
+    }
+    result_trace *nt = realloc(r->trace, (r->n_trace + 1) * sizeof *nt);
+    if (!nt)
+        return;
+    r->trace = nt;
+    result_trace *e = &r->trace[r->n_trace++];
+    e->at_ms = t->at_ms - sr->started;
+    e->dir = (char)t->dir;
+    e->client = strdup(c->def->name);
+    e->text = strdup(t->text ? t->text : "");
+    e->hex = t->bytes ? hex_of(t->bytes, t->len) : NULL;
+}
+
+static void trace_note(client_rt *c, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = buf};
+    on_trace(c, &t);
+}
+
+/* ---- inbox ------------------------------------------------------------------ */
+
+static void inbox_clear(inbox_t *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        obs_free(in->items[i]);
+    free(in->items);
+    free(in->taken);
+    memset(in, 0, sizeof *in);
+}
+
+static int inbox_push(inbox_t *in, obs_t *o)
+{
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 16;
+        obs_t **items = realloc(in->items, cap * sizeof *items);
+        if (!items)
+            return -1;
+        in->items = items;
+        bool *taken = realloc(in->taken, cap * sizeof *taken);
+        if (!taken)
+            return -1;
+        in->taken = taken;
+        in->cap = cap;
+    }
+    in->items[in->n] = o;
+    in->taken[in->n++] = false;
+    return 0;
+}
+
+/* ---- verdicts -------------------------------------------------------------- */
+
+static const step_t *cur_step(sc_run *sr)
+{
+    return sr->step < sr->n_steps ? &sr->steps[sr->step] : NULL;
+}
+
+static int severity(verdict_t v)
+{
+    switch (v) {
+    case V_PASS: return 0;
+    case V_INFO: return 1;
+    case V_WARN: return 2;
+    case V_FAIL: return 3;
+    case V_ERROR: return 4;
+    default: return 0;
+    }
+}
+
+static char *step_text(const sc_run *sr, const step_t *st)
+{
+    const char *client = st->client >= 0 ? sr->clients[st->client].def->name : NULL;
+    const char *what = step_kind_name(st->kind);
+    if (st->kind == ST_EXPECT)
+        return dupf("%s.expect: %s", client, expect_kind_name(st->u.expect.kind));
+    if (st->kind == ST_ACK)
+        return dupf("%s.%s", client, mqtt_type_name(st->u.ack.packet_type));
+    return client ? dupf("%s.%s", client, what) : dupf("%s", what);
+}
+
+static char *scenario_statements(const scenario_t *sc)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < sc->n_spec; i++)
+        len += strlen(sc->spec[i]) + 2;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (size_t i = 0; i < sc->n_spec; i++) {
+        if (i)
+            strcat(s, ", ");
+        strcat(s, sc->spec[i]);
+    }
+    return s;
+}
+
+/* Records an outcome of the current step. A fail or an error stops the steps;
+ * a warn or info is recorded and the story goes on. */
+static void record(sc_run *sr, verdict_t v, const char *expected, const char *observed)
+{
+    const step_t *st = cur_step(sr);
+    if (sr->phase == PH_CLEANUP) {
+        sr_note(sr, "clean-up step %zu: %s", sr->step + 1, observed);
+        sr->stopped = true;
+        return;
+    }
+    scenario_result *r = sr->res;
+    if (severity(v) > severity(r->verdict)) {
+        r->verdict = v;
+        result_failure *f = &r->failure;
+        free(f->step_text);
+        free(f->statement);
+        free(f->expected);
+        free(f->observed);
+        r->has_failure = true;
+        f->step = st ? (int)sr->step + 1 : 0;
+        f->line = st ? st->pos.line : 0;
+        f->col = st ? st->pos.col : 0;
+        f->step_text = st ? step_text(sr, st) : strdup("(scenario)");
+        f->statement = st && st->spec ? strdup(st->spec) : scenario_statements(sr->sc);
+        f->expected = strdup(expected ? expected : "");
+        f->observed = strdup(observed ? observed : "");
+        free(r->reason);
+        r->reason = dupf("step %d (%s, line %d): %s", f->step, f->step_text ? f->step_text : "",
+                         f->line, observed ? observed : "");
+    }
+    if (v == V_FAIL || v == V_ERROR)
+        sr->stopped = true;
+}
+
+static void step_error(sc_run *sr, const char *fmt, ...)
+{
+    char buf[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    record(sr, V_ERROR, "the step to complete", buf);
+}
+
+static verdict_t violation_verdict(const sc_run *sr, const step_t *st)
+{
+    level_t l = st->has_level ? st->level : sr->sc->level;
+    switch (l) {
+    case LEVEL_SHOULD: return V_WARN;
+    case LEVEL_MAY: return V_INFO;
+    default: return V_FAIL;
+    }
+}
+
+/* ---- stepping --------------------------------------------------------------- */
+
+static void clear_wait(sc_run *sr)
+{
+    loop_timer_cancel(sr->run->loop, sr->step_timer);
+    sr->step_timer = 0;
+    sr->waiting = WF_NONE;
+}
+
+static void step_done(sc_run *sr)
+{
+    const step_t *st = cur_step(sr);
+    clear_wait(sr);
+    if (st && st->mark)
+        set_mark(sr, st->mark, loop_now_ms());
+    sr->step++;
+}
+
+static void on_step_timer(loop_t *loop, void *ud)
+{
+    sc_run *sr = ud;
+    sr->step_timer = 0;
+    const step_t *st = cur_step(sr);
+    if (!st)
+        return;
+    switch (sr->waiting) {
+    case WF_TIMER:
+        step_done(sr);
+        break;
+    case WF_EXPECT: {
+        verdict_detail d = {{0}, {0}};
+        judgement j = expect_judge(sr, st, loop_now_ms(), true, &d);
+        if (j == J_MET)
+            step_done(sr);
+        else if (j == J_ERROR)
+            record(sr, V_ERROR, d.expected, d.observed);
+        else {
+            /* At the deadline, pending means violated. */
+            record(sr, violation_verdict(sr, st), d.expected, d.observed);
+            if (!sr->stopped)
+                step_done(sr);
+        }
+        break;
+    }
+    case WF_CONNACK:
+        step_error(sr, "no CONNACK within %d s", CONNECT_TIMEOUT_MS / 1000);
+        break;
+    case WF_SUBACK:
+        step_error(sr, "no SUBACK within %d s", ACTION_TIMEOUT_MS / 1000);
+        break;
+    case WF_UNSUBACK:
+        step_error(sr, "no UNSUBACK within %d s", ACTION_TIMEOUT_MS / 1000);
+        break;
+    case WF_PUB_DONE:
+        step_error(sr, "the publish of packet id %u was not acknowledged within %d s",
+                   sr->wait_packet_id, ACTION_TIMEOUT_MS / 1000);
+        break;
+    case WF_CLOSED:
+        step_error(sr, "the connection did not close within %d s", ACTION_TIMEOUT_MS / 1000);
+        break;
+    case WF_NONE:
+        break;
+    }
+    advance(sr);
+}
+
+static void wait_until(sc_run *sr, wait_for w, int64_t deadline)
+{
+    sr->waiting = w;
+    sr->step_timer = loop_timer_at(sr->run->loop, deadline, on_step_timer, sr);
+}
+
+/* Does the inbox hold the observation the current action waits for? */
+static void check_action_wait(sc_run *sr, client_rt *c)
+{
+    const step_t *st = cur_step(sr);
+    if (!st || st->client != c->index)
+        return;
+    inbox_t *in = &c->inbox;
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->taken[i])
+            continue;
+        obs_t *o = in->items[i];
+        if (o->kind == OBS_CLOSED) {
+            if (sr->waiting == WF_CLOSED) {
+                step_done(sr);
+                return;
+            }
+            if (sr->waiting == WF_CONNACK) {
+                if (o->cause == CLOSE_REFUSED || o->cause == CLOSE_TLS || o->cause == CLOSE_ERROR) {
+                    step_error(sr, "could not connect: %s", o->text);
+                    return;
+                }
+                /* Closed without CONNACK: the expectation that follows judges it. */
+                step_done(sr);
+                return;
+            }
+            step_error(sr, "the connection closed while waiting for the %s step to complete: %s",
+                       step_kind_name(st->kind), o->text);
+            return;
+        }
+        if (o->kind != OBS_PACKET)
+            continue;
+        const mqtt_packet *p = &o->pkt;
+        switch (sr->waiting) {
+        case WF_CONNACK:
+            if (p->type == MQTT_CONNACK) {
+                step_done(sr);
+                return;
+            }
+            break;
+        case WF_SUBACK:
+        case WF_UNSUBACK: {
+            uint8_t want = sr->waiting == WF_SUBACK ? MQTT_SUBACK : MQTT_UNSUBACK;
+            if (p->type != want || p->u.suback.packet_id != sr->wait_packet_id)
+                break;
+            /* A refused entry is an error unless the scenario examines it next. */
+            const step_t *next = sr->step + 1 < sr->n_steps ? &sr->steps[sr->step + 1] : NULL;
+            bool examined = next && next->kind == ST_EXPECT && next->client == c->index &&
+                            (next->u.expect.kind == EX_SUBACK || next->u.expect.kind == EX_UNSUBACK);
+            for (uint32_t k = 0; k < p->u.suback.count && !examined; k++) {
+                uint8_t rc = p->u.suback.reasons[k];
+                if (rc >= 0x80) {
+                    step_error(sr, "%s refused entry %u: 0x%02X %s", mqtt_type_name(want), k + 1, rc,
+                               mqtt_reason_name(rc, want, p->version));
+                    return;
+                }
+            }
+            if (!examined)
+                in->taken[i] = true;
+            step_done(sr);
+            return;
+        }
+        case WF_PUB_DONE: {
+            bool ours = (p->type == MQTT_PUBACK || p->type == MQTT_PUBREC || p->type == MQTT_PUBCOMP) &&
+                        p->u.ack.packet_id == sr->wait_packet_id;
+            if (!ours)
+                break;
+            if (p->type == MQTT_PUBREC && p->u.ack.reason < 0x80)
+                break;          /* the exchange goes on to PUBCOMP */
+            in->taken[i] = true;
+            if (p->u.ack.reason >= 0x80) {
+                step_error(sr, "the broker refused the publish: %s 0x%02X %s", mqtt_type_name(p->type),
+                           p->u.ack.reason, mqtt_reason_name(p->u.ack.reason, p->type, p->version));
+                return;
+            }
+            step_done(sr);
+            return;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+static void on_observe(void *ud, obs_t *o)
+{
+    client_rt *c = ud;
+    sc_run *sr = c->sr;
+    if (o->kind == OBS_CLOSED) {
+        c->open = false;
+        trace_note(c, "connection closed: %s", o->text);
+    } else if (o->kind == OBS_BAD_PACKET) {
+        trace_note(c, "bad packet from the broker: %s", o->text);
+    } else if (o->pkt.type == MQTT_CONNACK) {
+        const mqtt_prop *p = mqtt_props_find(&o->pkt.u.connack.props, MQTT_PROP_SESSION_EXPIRY);
+        c->sei_granted.set = p != NULL;
+        c->sei_granted.v = p ? p->num : 0;
+        p = mqtt_props_find(&o->pkt.u.connack.props, MQTT_PROP_SERVER_KEEP_ALIVE);
+        c->server_keep_alive.set = p != NULL;
+        c->server_keep_alive.v = p ? p->num : 0;
+    }
+    if (inbox_push(&c->inbox, o) != 0) {
+        obs_free(o);
+        return;
+    }
+    if (sr->phase == PH_DONE)
+        return;
+    advance(sr);
+}
+
+/* ---- actions ---------------------------------------------------------------- */
+
+static mqtt_bytes bytes_of(const char *s, size_t len)
+{
+    mqtt_bytes b = {(const uint8_t *)(s ? s : ""), (uint32_t)len};
+    return b;
+}
+
+static int add_user_props(mqtt_props *p, const user_prop *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mqtt_props_add_pair(p, mqtt_str(up[i].name), mqtt_str(up[i].value)) != 0)
+            return -1;
+    return 0;
+}
+
+static const char *first_of(const char *a, const char *b, const char *c)
+{
+    return a ? a : b ? b : c;
+}
+
+static void free_connection(client_rt *c)
+{
+    if (c->conn) {
+        c->drv->free(c->conn);
+        c->conn = NULL;
+    }
+    c->open = false;
+    inbox_clear(&c->inbox);
+    mqtt_props_free(&c->connect_props);
+    mqtt_props_free(&c->will_props);
+}
+
+static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const connect_args *a = &st->u.connect;
+    bool v5 = c->def->protocol == MQTT_V5;
+    mqtt_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.type = MQTT_CONNECT;
+    pkt.version = c->def->protocol;
+    mqtt_connect *m = &pkt.u.connect;
+
+    if (a->second_connect) {
+        if (!c->open) {
+            step_error(sr, "second_connect: client %s has no open connection", c->def->name);
+            return;
+        }
+    } else {
+        if (c->open) {
+            step_error(sr, "client %s is still connected; disconnect or drop it first", c->def->name);
+            return;
+        }
+        free_connection(c);
+    }
+    mqtt_props *props = a->second_connect ? &(mqtt_props){0} : &c->connect_props;
+    mqtt_props *wprops = a->second_connect ? &(mqtt_props){0} : &c->will_props;
+
+    m->protocol_name = mqtt_str("MQTT");
+    m->protocol_level = c->def->protocol;
+    m->clean_start = a->clean_start;
+    m->keep_alive = a->keep_alive;
+    m->client_id = mqtt_str(c->client_id);
+    int rc = 0;
+    if (v5) {
+        if (a->session_expiry.set)
+            rc |= mqtt_props_add_num(props, MQTT_PROP_SESSION_EXPIRY, a->session_expiry.v);
+        if (a->receive_maximum.set)
+            rc |= mqtt_props_add_num(props, MQTT_PROP_RECEIVE_MAXIMUM, a->receive_maximum.v);
+        if (a->maximum_packet_size.set)
+            rc |= mqtt_props_add_num(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, a->maximum_packet_size.v);
+        if (a->topic_alias_maximum.set)
+            rc |= mqtt_props_add_num(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, a->topic_alias_maximum.v);
+        rc |= add_user_props(props, a->user_props, a->n_user_props);
+    }
+    m->props = *props;
+    if (a->has_will) {
+        const will_args *w = &a->will;
+        m->will = true;
+        m->will_qos = w->qos;
+        m->will_retain = w->retain;
+        m->will_topic = mqtt_str(sr_expand(sr, w->topic));
+        m->will_payload = bytes_of(w->payload, w->payload_len);
+        if (v5) {
+            if (w->delay.set)
+                rc |= mqtt_props_add_num(wprops, MQTT_PROP_WILL_DELAY, w->delay.v);
+            if (w->message_expiry.set)
+                rc |= mqtt_props_add_num(wprops, MQTT_PROP_MESSAGE_EXPIRY, w->message_expiry.v);
+            rc |= add_user_props(wprops, w->user_props, w->n_user_props);
+        }
+        m->will_props = *wprops;
+    }
+    const run_options *opt = sr->run->opt;
+    const char *user = first_of(a->username, c->def->username, opt->username);
+    const char *pass = first_of(a->password, c->def->password, opt->password);
+    if (user) {
+        m->has_username = true;
+        m->username = mqtt_str(user);
+    }
+    if (pass) {
+        m->has_password = true;
+        m->password = mqtt_str(pass);
+    }
+    if (rc != 0) {
+        step_error(sr, "out of memory building CONNECT");
+        return;
+    }
+
+    char err[256] = "";
+    if (a->second_connect) {
+        int src = c->drv->send(c->conn, &pkt, err, sizeof err);
+        mqtt_props_free(props);
+        mqtt_props_free(wprops);
+        if (src != 0)
+            step_error(sr, "could not send the second CONNECT: %s", err);
+        else
+            step_done(sr);
+        return;
+    }
+
+    c->sei_requested = v5 ? a->session_expiry : (opt_u32){0};
+    c->sei_granted = (opt_u32){0};
+    c->sei_at_disconnect = (opt_u32){0};
+    c->will_delay = a->has_will ? a->will.delay : (opt_u32){0};
+    c->keep_alive = a->keep_alive;
+    c->server_keep_alive = (opt_u32){0};
+
+    conn_params params = {
+        .target = &opt->target,
+        .protocol = c->def->protocol,
+        .connect = *m,
+        .auto_ack = c->def->auto_ack,
+        .deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS,
+    };
+    conn_sink sink = {.observe = on_observe, .trace = on_trace, .ud = c};
+    c->conn = c->drv->open(sr->run->loop, &params, sink, err, sizeof err);
+    if (!c->conn) {
+        step_error(sr, "could not start connecting: %s", err);
+        return;
+    }
+    c->open = true;
+    wait_until(sr, WF_CONNACK, loop_now_ms() + CONNECT_TIMEOUT_MS);
+}
+
+static bool need_open(sc_run *sr, client_rt *c)
+{
+    if (c->open && c->conn)
+        return true;
+    step_error(sr, "client %s is not connected", c->def->name);
+    return false;
+}
+
+static void do_send_packet(sc_run *sr, client_rt *c, mqtt_packet *pkt, wait_for then)
+{
+    char err[256] = "";
+    if (c->drv->send(c->conn, pkt, err, sizeof err) != 0) {
+        step_error(sr, "could not send %s: %s", mqtt_type_name(pkt->type), err);
+        return;
+    }
+    if (then == WF_NONE) {
+        step_done(sr);
+        return;
+    }
+    switch (pkt->type) {
+    case MQTT_SUBSCRIBE: sr->wait_packet_id = pkt->u.subscribe.packet_id; break;
+    case MQTT_UNSUBSCRIBE: sr->wait_packet_id = pkt->u.unsubscribe.packet_id; break;
+    case MQTT_PUBLISH: sr->wait_packet_id = pkt->u.publish.packet_id; break;
+    default: break;
+    }
+    wait_until(sr, then, loop_now_ms() + ACTION_TIMEOUT_MS);
+    /* The answer may already be in (a driver may deliver synchronously). */
+    check_action_wait(sr, c);
+}
+
+static void do_subscribe(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const subscribe_args *a = &st->u.subscribe;
+    mqtt_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.type = MQTT_SUBSCRIBE;
+    pkt.version = c->def->protocol;
+    mqtt_sub *subs = calloc(a->n_entries ? a->n_entries : 1, sizeof *subs);
+    if (!subs) {
+        step_error(sr, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < a->n_entries; i++) {
+        const sub_entry *e = &a->entries[i];
+        subs[i].filter = mqtt_str(sr_expand(sr, e->filter));
+        subs[i].qos = e->qos;
+        subs[i].no_local = e->no_local;
+        subs[i].retain_as_published = e->retain_as_published;
+        subs[i].retain_handling = e->retain_handling;
+        subs[i].options = (uint8_t)(e->qos | (e->no_local ? 0x04 : 0) |
+                                    (e->retain_as_published ? 0x08 : 0) | (e->retain_handling << 4));
+    }
+    pkt.u.subscribe.subs = subs;
+    pkt.u.subscribe.count = (uint32_t)a->n_entries;
+    int rc = 0;
+    if (pkt.version == MQTT_V5) {
+        if (a->subscription_id.set)
+            rc |= mqtt_props_add_num(&pkt.u.subscribe.props, MQTT_PROP_SUBSCRIPTION_ID,
+                                     a->subscription_id.v);
+        rc |= add_user_props(&pkt.u.subscribe.props, a->user_props, a->n_user_props);
+    }
+    if (rc == 0)
+        do_send_packet(sr, c, &pkt, WF_SUBACK);
+    else
+        step_error(sr, "out of memory");
+    mqtt_props_free(&pkt.u.subscribe.props);
+    free(subs);
+}
+
+static void do_unsubscribe(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const unsubscribe_args *a = &st->u.unsubscribe;
+    mqtt_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.type = MQTT_UNSUBSCRIBE;
+    pkt.version = c->def->protocol;
+    mqtt_bytes *filters = calloc(a->n_filters ? a->n_filters : 1, sizeof *filters);
+    if (!filters) {
+        step_error(sr, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < a->n_filters; i++)
+        filters[i] = mqtt_str(sr_expand(sr, a->filters[i]));
+    pkt.u.unsubscribe.filters = filters;
+    pkt.u.unsubscribe.count = (uint32_t)a->n_filters;
+    do_send_packet(sr, c, &pkt, WF_UNSUBACK);
+    free(filters);
+}
+
+static void remember_retained(sc_run *sr, const char *topic)
+{
+    for (size_t i = 0; i < sr->n_retained; i++)
+        if (!strcmp(sr->retained_topics[i], topic))
+            return;
+    char **n = realloc(sr->retained_topics, (sr->n_retained + 1) * sizeof *n);
+    if (!n)
+        return;
+    sr->retained_topics = n;
+    sr->retained_topics[sr->n_retained++] = (char *)topic;     /* owned by sr->strings or the model */
+}
+
+static void do_publish(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const publish_args *a = &st->u.publish;
+    mqtt_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.type = MQTT_PUBLISH;
+    pkt.version = c->def->protocol;
+    mqtt_publish *p = &pkt.u.publish;
+    const char *topic = sr_expand(sr, a->topic ? a->topic : "");
+    p->topic = mqtt_str(topic);
+    p->payload = bytes_of(a->payload, a->payload_len);
+    p->qos = a->qos;
+    p->retain = a->retain;
+    p->dup = a->dup;
+    p->packet_id = a->packet_id.set ? (uint16_t)a->packet_id.v : 0;
+    int rc = 0;
+    if (pkt.version == MQTT_V5) {
+        if (a->message_expiry.set)
+            rc |= mqtt_props_add_num(&p->props, MQTT_PROP_MESSAGE_EXPIRY, a->message_expiry.v);
+        if (a->topic_alias.set)
+            rc |= mqtt_props_add_num(&p->props, MQTT_PROP_TOPIC_ALIAS, a->topic_alias.v);
+        rc |= add_user_props(&p->props, a->user_props, a->n_user_props);
+    }
+    if (a->retain && topic[0])
+        remember_retained(sr, topic);
+    bool await = a->qos > 0 && a->await_ack && c->def->auto_ack;
+    if (rc == 0)
+        do_send_packet(sr, c, &pkt, await ? WF_PUB_DONE : WF_NONE);
+    else
+        step_error(sr, "out of memory");
+    mqtt_props_free(&p->props);
+}
+
+static void do_disconnect(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const disconnect_args *a = &st->u.disconnect;
+    mqtt_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.type = MQTT_DISCONNECT;
+    pkt.version = c->def->protocol;
+    int rc = 0;
+    if (pkt.version == MQTT_V5) {
+        pkt.u.disconnect.reason = a->reason;
+        pkt.u.disconnect.has_reason = a->reason != 0 || a->session_expiry.set || a->reason_string;
+        if (a->session_expiry.set)
+            rc |= mqtt_props_add_num(&pkt.u.disconnect.props, MQTT_PROP_SESSION_EXPIRY,
+                                     a->session_expiry.v);
+        if (a->reason_string)
+            rc |= mqtt_props_add_bytes(&pkt.u.disconnect.props, MQTT_PROP_REASON_STRING,
+                                       mqtt_str(a->reason_string));
+        /* The value in force afterwards, unless the broker rejects it (0x82). */
+        if (a->session_expiry.set)
+            c->sei_at_disconnect = a->session_expiry;
+    }
+    if (rc != 0) {
+        step_error(sr, "out of memory");
+    } else if (a->keep_open) {
+        /* Written as bytes so that the connection stays open for the broker's answer. */
+        mqtt_buf buf = {0};
+        char err[256] = "";
+        if (mqtt_encode(&pkt, &buf) != 0 ||
+            c->drv->send_bytes(c->conn, buf.data, buf.len, err, sizeof err) != 0)
+            step_error(sr, "could not send DISCONNECT: %s", err);
+        else
+            step_done(sr);
+        mqtt_buf_free(&buf);
+    } else {
+        do_send_packet(sr, c, &pkt, WF_CLOSED);
+    }
+    mqtt_props_free(&pkt.u.disconnect.props);
+}
+
+static void do_ack(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const ack_args *a = &st->u.ack;
+    int id = a->packet_id.kind == NM_SAVED ? saved_packet_id(sr, a->packet_id.saved)
+                                           : (int)a->packet_id.lo;
+    if (id <= 0) {
+        step_error(sr, "no packet id saved as %s", a->packet_id.saved ? a->packet_id.saved : "?");
+        return;
+    }
+    mqtt_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.type = a->packet_type;
+    pkt.version = c->def->protocol;
+    pkt.u.ack.packet_id = (uint16_t)id;
+    pkt.u.ack.reason = a->reason;
+    pkt.u.ack.has_reason = a->reason != 0;
+    do_send_packet(sr, c, &pkt, WF_NONE);
+}
+
+static void do_send_bytes(sc_run *sr, const step_t *st, client_rt *c)
+{
+    char err[256] = "";
+    if (c->drv->send_bytes(c->conn, st->u.send.bytes, st->u.send.len, err, sizeof err) != 0)
+        step_error(sr, "could not send bytes: %s", err);
+    else
+        step_done(sr);
+}
+
+static void begin_expect(sc_run *sr, const step_t *st)
+{
+    verdict_detail d = {{0}, {0}};
+    if (expect_begin(sr, st, &d) != 0) {
+        record(sr, V_ERROR, d.expected, d.observed);
+        return;
+    }
+    int64_t deadline = expect_deadline(sr, st);
+    int64_t now = loop_now_ms();
+    judgement j = expect_judge(sr, st, now, now >= deadline && st->u.expect.kind != EX_NOTHING, &d);
+    if (j == J_MET) {
+        step_done(sr);
+    } else if (j == J_ERROR) {
+        record(sr, V_ERROR, d.expected, d.observed);
+    } else if (j == J_VIOLATED) {
+        record(sr, violation_verdict(sr, st), d.expected, d.observed);
+        if (!sr->stopped)
+            step_done(sr);
+    } else {
+        wait_until(sr, WF_EXPECT, deadline);
+    }
+}
+
+/* Starts the current step. Returns when it must wait or has ended. */
+static void begin_step(sc_run *sr)
+{
+    const step_t *st = cur_step(sr);
+    sr->step_started = loop_now_ms();
+    client_rt *c = st->client >= 0 ? &sr->clients[st->client] : NULL;
+    switch (st->kind) {
+    case ST_CONNECT:
+        do_connect(sr, st, c);
+        break;
+    case ST_SUBSCRIBE:
+        if (need_open(sr, c))
+            do_subscribe(sr, st, c);
+        break;
+    case ST_UNSUBSCRIBE:
+        if (need_open(sr, c))
+            do_unsubscribe(sr, st, c);
+        break;
+    case ST_PUBLISH:
+        if (need_open(sr, c))
+            do_publish(sr, st, c);
+        break;
+    case ST_DISCONNECT:
+        if (need_open(sr, c))
+            do_disconnect(sr, st, c);
+        break;
+    case ST_DROP:
+        if (need_open(sr, c)) {
+            c->drv->drop(c->conn, st->u.drop.reset);
+            wait_until(sr, WF_CLOSED, loop_now_ms() + ACTION_TIMEOUT_MS);
+            check_action_wait(sr, c);
+        }
+        break;
+    case ST_ACK:
+        if (need_open(sr, c))
+            do_ack(sr, st, c);
+        break;
+    case ST_SEND:
+        if (need_open(sr, c))
+            do_send_bytes(sr, st, c);
+        break;
+    case ST_WAIT:
+        wait_until(sr, WF_TIMER, sr->step_started + duration_ms(sr, &st->u.wait));
+        break;
+    case ST_EXPECT:
+        begin_expect(sr, st);
+        break;
+    }
+}
+
+static void start_cleanup(sc_run *sr);
+
+/* Runs steps until one has to wait, the steps are over, or the scenario stopped. */
+static void advance(sc_run *sr)
+{
+    if (sr->in_advance) {
+        sr->advance_again = true;
+        return;
+    }
+    sr->in_advance = true;
+    do {
+        sr->advance_again = false;
+        while (sr->phase != PH_DONE) {
+            if (sr->waiting != WF_NONE) {
+                const step_t *st = cur_step(sr);
+                if (sr->waiting == WF_EXPECT) {
+                    verdict_detail d = {{0}, {0}};
+                    judgement j = expect_judge(sr, st, loop_now_ms(), false, &d);
+                    if (j == J_PENDING)
+                        break;
+                    if (j == J_MET) {
+                        step_done(sr);
+                    } else {
+                        clear_wait(sr);
+                        record(sr, j == J_ERROR ? V_ERROR : violation_verdict(sr, st), d.expected,
+                               d.observed);
+                        if (!sr->stopped)
+                            step_done(sr);
+                    }
+                } else if (sr->waiting != WF_TIMER && st && st->client >= 0) {
+                    wait_for before = sr->waiting;
+                    size_t step_before = sr->step;
+                    check_action_wait(sr, &sr->clients[st->client]);
+                    if (sr->waiting == before && sr->step == step_before && !sr->stopped)
+                        break;
+                } else {
+                    break;
+                }
+            }
+            if (sr->stopped) {
+                clear_wait(sr);
+                if (sr->phase == PH_STEPS) {
+                    start_cleanup(sr);
+                    continue;
+                }
+                scenario_end(sr);
+                break;
+            }
+            if (sr->step >= sr->n_steps) {
+                if (sr->phase == PH_STEPS) {
+                    start_cleanup(sr);
+                    continue;
+                }
+                scenario_end(sr);
+                break;
+            }
+            begin_step(sr);
+        }
+    } while (sr->advance_again && sr->phase != PH_DONE);
+    sr->in_advance = false;
+}
+
+/* ---- clean-up ----------------------------------------------------------------- */
+
+static step_t *cleanup_push(sc_run *sr, step_kind kind, int client)
+{
+    step_t *n = realloc(sr->cleanup, (sr->n_cleanup + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    sr->cleanup = n;
+    step_t *st = &sr->cleanup[sr->n_cleanup++];
+    memset(st, 0, sizeof *st);
+    st->kind = kind;
+    st->client = client;
+    return st;
+}
+
+/* Every client id the scenario used gets Clean Start 1 with expiry 0 and a
+ * DISCONNECT, so no session outlives the scenario; every retained message it
+ * set is deleted (an empty retained PUBLISH). */
+static void start_cleanup(sc_run *sr)
+{
+    for (size_t i = 0; i < sr->n_clients; i++)
+        free_connection(&sr->clients[i]);
+    sr->phase = PH_CLEANUP;
+    sr->stopped = false;
+    for (size_t i = 0; i < sr->n_clients; i++) {
+        client_rt *c = &sr->clients[i];
+        if (!c->client_id[0] || !c->drv)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen |= !strcmp(sr->clients[k].client_id, c->client_id);
+        if (seen)
+            continue;
+        step_t *st = cleanup_push(sr, ST_CONNECT, (int)i);
+        if (!st)
+            break;
+        st->u.connect.clean_start = true;
+        st->u.connect.keep_alive = 60;
+        if (c->def->protocol == MQTT_V5)
+            st->u.connect.session_expiry = (opt_u32){true, 0};
+        if (i == 0)
+            for (size_t r = 0; r < sr->n_retained; r++) {
+                step_t *p = cleanup_push(sr, ST_PUBLISH, (int)i);
+                if (!p)
+                    break;
+                p->u.publish.topic = sr->retained_topics[r];
+                p->u.publish.payload = "";
+                p->u.publish.retain = true;
+            }
+        cleanup_push(sr, ST_DISCONNECT, (int)i);
+    }
+    sr->steps = sr->cleanup;
+    sr->n_steps = sr->n_cleanup;
+    sr->step = 0;
+}
+
+/* ---- scenario lifecycle ---------------------------------------------------------- */
+
+static void start_next(run_state *rs);
+
+static void report_in_order(run_state *rs)
+{
+    while (rs->reported < rs->set->n && rs->done[rs->reported]) {
+        if (rs->opt->finished)
+            rs->opt->finished(rs->opt->ud, rs->reported + 1, &rs->out->items[rs->reported]);
+        rs->reported++;
+    }
+    if (rs->reported == rs->set->n)
+        rs->all_done = true;
+}
+
+static void sc_run_free(sc_run *sr)
+{
+    for (size_t i = 0; i < sr->n_clients; i++) {
+        client_rt *c = &sr->clients[i];
+        free_connection(c);
+        free(c->client_id);
+    }
+    free(sr->clients);
+    free(sr->cleanup);
+    free(sr->marks);
+    free(sr->saved);
+    free(sr->retained_topics);
+    for (size_t i = 0; i < sr->n_strings; i++)
+        free(sr->strings[i]);
+    free(sr->strings);
+    free(sr);
+}
+
+/* Teardown happens from a timer so that no driver is freed inside its own callback. */
+static void finish_cb(loop_t *loop, void *ud)
+{
+    sc_run *sr = ud;
+    run_state *rs = sr->run;
+    scenario_result *r = sr->res;
+    r->duration_ms = loop_now_ms() - sr->started;
+    if (sr->trace_dropped)
+        sr_note(sr, "%zu trace lines beyond the first %d were not kept", sr->trace_dropped,
+                MAX_TRACE_LINES);
+    rs->done[sr->number - 1] = true;
+    rs->active--;
+    sc_run_free(sr);
+    report_in_order(rs);
+    start_next(rs);
+}
+
+static void scenario_end(sc_run *sr)
+{
+    sr->phase = PH_DONE;
+    clear_wait(sr);
+    loop_timer_at(sr->run->loop, loop_now_ms(), finish_cb, sr);
+}
+
+static char *drivers_text(const sc_run *sr)
+{
+    char buf[512];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sr->n_clients && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s=%s", i ? " " : "",
+                              sr->clients[i].def->name,
+                              sr->clients[i].drv ? sr->clients[i].drv->name : "none");
+    return strdup(buf);
+}
+
+static void fill_result_header(scenario_result *r, const scenario_t *sc)
+{
+    r->id = strdup(sc->id);
+    r->title = strdup(sc->title);
+    r->file = strdup(sc->file);
+    r->spec = calloc(sc->n_spec ? sc->n_spec : 1, sizeof *r->spec);
+    for (size_t i = 0; r->spec && i < sc->n_spec; i++)
+        r->spec[r->n_spec++] = strdup(sc->spec[i]);
+    r->level = strdup(level_name(sc->level));
+    bool v5 = false, v311 = false;
+    for (size_t i = 0; i < sc->n_clients; i++) {
+        v5 |= sc->clients[i].protocol == MQTT_V5;
+        v311 |= sc->clients[i].protocol == MQTT_V311;
+    }
+    r->protocol = strdup(v5 && v311 ? "5+3.1.1" : v311 ? "3.1.1" : "5");
+    r->verdict = V_PASS;
+}
+
+static void start_scenario(run_state *rs, size_t index)
+{
+    const scenario_t *sc = rs->set->items[index];
+    scenario_result *r = &rs->out->items[index];
+    sc_run *sr = calloc(1, sizeof *sr);
+    if (!sr) {
+        r->verdict = V_ERROR;
+        r->reason = strdup("out of memory");
+        rs->done[index] = true;
+        return;
+    }
+    sr->run = rs;
+    sr->sc = sc;
+    sr->number = index + 1;
+    sr->res = r;
+    sr->started = loop_now_ms();
+    r->started_ms = sr->started - rs->started;
+    snprintf(sr->ns, sizeof sr->ns, "mqspec/%s/%zu", rs->prefix, index + 1);
+    sr->clients = calloc(sc->n_clients ? sc->n_clients : 1, sizeof *sr->clients);
+    sr->n_clients = sc->n_clients;
+    sr->steps = sc->steps;
+    sr->n_steps = sc->n_steps;
+    rs->active++;
+    if (!sr->clients) {
+        record(sr, V_ERROR, "", "out of memory");
+        scenario_end(sr);
+        return;
+    }
+    /* Generated ids first: a client_id template may name another client's. */
+    for (size_t i = 0; i < sc->n_clients; i++) {
+        client_rt *c = &sr->clients[i];
+        c->sr = sr;
+        c->index = (int)i;
+        c->def = &sc->clients[i];
+        c->client_id = make_client_id(rs->prefix, index + 1, (int)i, c->def->name);
+    }
+    const char *missing = NULL;
+    for (size_t i = 0; i < sc->n_clients; i++) {
+        client_rt *c = &sr->clients[i];
+        if (c->def->client_id) {
+            const char *id = sr_expand(sr, c->def->client_id);
+            free(c->client_id);
+            c->client_id = strdup(id ? id : "");
+        }
+        const char *want = c->def->driver ? c->def->driver : sc->driver;
+        c->drv = driver_for(c->def->needs, want);
+        if (!c->drv && !missing)
+            missing = c->def->name;
+    }
+    r->drivers = drivers_text(sr);
+    if (missing || !r->drivers) {
+        sr->stopped = true;
+        record(sr, V_ERROR, "a driver with the capabilities the steps need",
+               missing ? "no driver can run client's steps (see the scenario's driver choice)"
+                       : "out of memory");
+        if (missing)
+            sr_note(sr, "client %s needs capabilities no available driver has", missing);
+        scenario_end(sr);
+        return;
+    }
+    advance(sr);
+}
+
+static void start_next(run_state *rs)
+{
+    while (rs->active < (size_t)rs->opt->jobs && rs->next < rs->set->n)
+        start_scenario(rs, rs->next++);
+    report_in_order(rs);
+}
+
+void runner_make_prefix(char out[7])
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[6] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(rnd, 1, sizeof rnd, f) : 0;
+    if (f)
+        fclose(f);
+    uint64_t mix = (uint64_t)loop_now_ms() * 6364136223846793005ull;
+    for (int i = 0; i < 6; i++)
+        out[i] = alnum[(got == sizeof rnd ? rnd[i] : (unsigned char)(mix >> (i * 8))) % 36];
+    /* A letter first: some brokers dislike ids that start with a digit. */
+    out[0] = alnum[(unsigned char)out[0] % 26];
+    out[6] = '\0';
+}
+
+int runner_run(const scenario_set *set, const run_options *opt, run_result *out)
+{
+    run_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.loop = loop_new();
+    rs.done = calloc(set->n ? set->n : 1, sizeof *rs.done);
+    if (!rs.loop || !rs.done) {
+        loop_free(rs.loop);
+        free(rs.done);
+        return -1;
+    }
+    rs.opt = opt;
+    rs.set = set;
+    rs.out = out;
+    runner_make_prefix(rs.prefix);
+    free(out->run_prefix);
+    out->run_prefix = strdup(rs.prefix);
+    rs.started = loop_now_ms();
+    /* Every slot first: results are addressed by index while others are added. */
+    for (size_t i = 0; i < set->n; i++) {
+        scenario_result *r = run_result_add(out);
+        if (!r) {
+            loop_free(rs.loop);
+            free(rs.done);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < set->n; i++)
+        fill_result_header(&out->items[i], set->items[i]);
+    start_next(&rs);
+    if (set->n == 0)
+        rs.all_done = true;
+    loop_run_until(rs.loop, &rs.all_done);
+    out->duration_ms = loop_now_ms() - rs.started;
+    run_result_count(out);
+    loop_free(rs.loop);
+    free(rs.done);
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* runner.h -- running scenarios against a broker: the public entry point.
+ *
+ * What it is for: taking loaded scenarios (model.h) and a target, driving every
+ * client through one event loop (loop.h) with the drivers (driver.h), judging
+ * each expectation as observations arrive, and filling the results model
+ * (results.h). Scenarios run side by side, isolated by a per-run prefix.
+ *
+ * What it is not: the command line (cmd_run.c), YAML (load.c) or formatting
+ * (reports/). The runner streams finished scenarios to a callback, in order.
+ */
+#ifndef HARNESS_RUNNER_H
+#define HARNESS_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "driver.h"
+#include "load.h"
+#include "results.h"
+
+typedef struct run_options {
+    target_t target;
+    int jobs;                   /* scenarios side by side; >= 1 */
+    const char *username;       /* defaults for every client, or NULL */
+    const char *password;
+    bool verbose;               /* print every packet live on stderr */
+    /* Called once per scenario, in scenario order, as soon as it and every
+     * scenario before it have finished. `number` is 1-based. */
+    void (*finished)(void *ud, size_t number, const scenario_result *r);
+    void *ud;
+} run_options;
+
+/* Runs every scenario of the set and fills *out (which the caller has
+ * initialised with run_result_init). Returns 0, or -1 if the run could not start
+ * (memory, loop); scenario-level problems are verdicts, not return values. */
+int runner_run(const scenario_set *set, const run_options *opt, run_result *out);
+
+/* The per-run prefix: 6 lower-case alphanumerics, random per run. */
+void runner_make_prefix(char out[7]);
+
+#endif

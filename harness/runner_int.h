@@ -1,0 +1,158 @@
+/* runner_int.h -- the runner's internal state, shared by runner.c (scheduling
+ * and actions), expect.c (judging expectations) and template.c (names).
+ * Not part of any interface outside harness/runner*.c, expect.c, template.c.
+ */
+#ifndef HARNESS_RUNNER_INT_H
+#define HARNESS_RUNNER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver.h"
+#include "model.h"
+#include "runner.h"
+
+typedef struct run_state run_state;
+typedef struct sc_run sc_run;
+
+/* What one client identity observed on its current connection, in arrival
+ * order. Expectations take observations; an observation is taken once. */
+typedef struct inbox {
+    obs_t **items;
+    bool *taken;
+    size_t n, cap;
+} inbox_t;
+
+typedef struct client_rt {
+    sc_run *sr;
+    int index;
+    const client_def *def;
+    const driver_t *drv;
+    conn_t *conn;
+    bool open;                  /* the connection exists and is not closed */
+    char *client_id;            /* expanded */
+    inbox_t inbox;
+    /* What the last CONNECT / CONNACK / DISCONNECT said, for derived durations. */
+    opt_u32 sei_requested;
+    opt_u32 sei_granted;
+    opt_u32 sei_at_disconnect;
+    opt_u32 will_delay;
+    uint16_t keep_alive;
+    opt_u32 server_keep_alive;
+    /* Storage the CONNECT views point into; kept until the next connect. */
+    char *connect_strings[8];
+    uint8_t *connect_bytes;
+    mqtt_props connect_props;
+    mqtt_props will_props;
+} client_rt;
+
+typedef struct named_time {
+    char *name;
+    int64_t at;
+} named_time;
+
+typedef struct saved_id {
+    char *name;
+    uint16_t packet_id;
+} saved_id;
+
+typedef enum sc_phase { PH_STEPS, PH_CLEANUP, PH_DONE } sc_phase;
+
+/* What the current step is waiting for, beyond an expectation. */
+typedef enum wait_for {
+    WF_NONE,
+    WF_CONNACK,         /* connect: CONNACK or close */
+    WF_SUBACK,          /* subscribe: SUBACK with packet_id */
+    WF_UNSUBACK,
+    WF_PUB_DONE,        /* publish: PUBACK / PUBCOMP (or a refusing PUBREC) with packet_id */
+    WF_CLOSED,          /* disconnect / drop: our close */
+    WF_TIMER,           /* wait */
+    WF_EXPECT           /* an expectation */
+} wait_for;
+
+struct sc_run {
+    run_state *run;
+    const scenario_t *sc;
+    size_t number;              /* 1-based, the TAP test number */
+    scenario_result *res;
+    char ns[64];                /* {ns} */
+    client_rt *clients;
+    size_t n_clients;
+    sc_phase phase;
+    const step_t *steps;        /* sc->steps, or the clean-up steps */
+    size_t n_steps;
+    size_t step;                /* index of the current step */
+    step_t *cleanup;            /* synthesised clean-up steps */
+    size_t n_cleanup;
+    int64_t started;
+    int64_t step_started;
+    uint64_t step_timer;
+    wait_for waiting;
+    uint16_t wait_packet_id;
+    bool in_advance;            /* guards re-entrant advance() */
+    bool advance_again;
+    named_time *marks;
+    size_t n_marks;
+    saved_id *saved;
+    size_t n_saved;
+    char **retained_topics;     /* topics this scenario set retained messages on */
+    size_t n_retained;
+    char **strings;             /* expansions owned by this scenario run */
+    size_t n_strings, cap_strings;
+    size_t trace_dropped;
+    /* verdict so far */
+    bool stopped;               /* a fail or an error ended the steps */
+};
+
+struct run_state {
+    loop_t *loop;
+    const run_options *opt;
+    const scenario_set *set;
+    run_result *out;
+    char prefix[7];
+    size_t next;                /* next scenario to start */
+    size_t active;
+    size_t reported;            /* scenarios handed to opt->finished */
+    bool *done;                 /* per scenario */
+    bool all_done;
+    int64_t started;
+};
+
+/* ---- template.c ---- */
+/* Expands {ns}, {run}, {id:NAME} in s; the result is owned by sr. */
+const char *sr_expand(sc_run *sr, const char *s);
+/* The generated client id of a client: alphanumeric, <= 23 characters. */
+char *make_client_id(const char *prefix, size_t scenario_number, int client_index,
+                     const char *name);
+/* Stores a string for the life of the scenario run and returns it. */
+char *sr_keep(sc_run *sr, char *owned);
+
+/* ---- expect.c ---- */
+typedef enum judgement { J_PENDING, J_MET, J_VIOLATED, J_ERROR } judgement;
+
+typedef struct verdict_detail {
+    char expected[512];
+    char observed[1024];
+} verdict_detail;
+
+/* Judges the current expectation step. `final` is true when its deadline has
+ * come. On J_VIOLATED / J_ERROR, *d says why. */
+judgement expect_judge(sc_run *sr, const step_t *st, int64_t now, bool final, verdict_detail *d);
+/* Called when an expectation step begins (e.g. `alive` sends PINGREQ). Returns
+ * 0, or -1 with d->observed set. */
+int expect_begin(sc_run *sr, const step_t *st, verdict_detail *d);
+/* The deadline of an expectation step, as an absolute loop time. */
+int64_t expect_deadline(sc_run *sr, const step_t *st);
+
+/* ---- shared helpers (runner.c) ---- */
+int64_t duration_ms(sc_run *sr, const duration_t *d);
+int64_t mark_time(sc_run *sr, const char *name);        /* -1 if not recorded */
+int saved_packet_id(sc_run *sr, const char *name);       /* -1 if not saved */
+void save_packet_id(sc_run *sr, const char *name, uint16_t id);
+void sr_note(sc_run *sr, const char *fmt, ...);
+void sr_timing(sc_run *sr, const char *what, int64_t observed, int64_t not_before, int64_t by);
+/* Formats a number matcher ("1", "absent", "1..8", "the id of m1 (7)"). */
+void num_match_format(sc_run *sr, const num_match *m, char *out, size_t cap);
+
+#endif
