@@ -254,6 +254,16 @@ void tap_scenario(FILE *out, size_t number, const scenario_result *r, bool verbo
             comment(out, "note", r->notes[i]);
 }
 
+/* Seconds with one decimal hide short scenarios as "0.0 s"; below a second,
+ * milliseconds say more. */
+static void put_duration(FILE *out, int64_t ms)
+{
+    if (ms < 1000)
+        fprintf(out, "%" PRId64 " ms", ms < 0 ? 0 : ms);
+    else
+        fprintf(out, "%.1f s", (double)ms / 1000.0);
+}
+
 static void count_verdicts(const run_result *r, size_t counts[V__COUNT])
 {
     /* Recounted here rather than read from r->counts, which the caller may not
@@ -276,7 +286,8 @@ void report_summary_line(FILE *out, const run_result *r)
         if (counts[v] || v == V_PASS || v == V_FAIL)
             fprintf(out, ", %zu %s", counts[v], verdict_name((verdict_t)v));
     }
-    fprintf(out, " in %.1f s", (double)r->duration_ms / 1000.0);
+    fputs(" in ", out);
+    put_duration(out, r->duration_ms);
     if (r->broker_url && *r->broker_url) {
         fputs(" against ", out);
         esc_write(out, r->broker_url, ESC_TAP_TEXT);
@@ -312,7 +323,9 @@ void tap_summary(FILE *out, const run_result *r)
     }
     for (size_t k = 0; k < n_shown; k++) {
         const scenario_result *s = &r->items[shown[k]];
-        fprintf(out, "# slowest: %6.1f s  ", (double)s->duration_ms / 1000.0);
+        fputs("# slowest: ", out);
+        put_duration(out, s->duration_ms);
+        fputs("  ", out);
         esc_write(out, s->id ? s->id : "(no id)", ESC_TAP_TEXT);
         fputc('\n', out);
     }

@@ -639,7 +639,7 @@ static void test_tap(void)
     is_str(buf,
            "TAP version 13\n1..0 # SKIP no scenarios to run\n"
            "# verdicts: 0 pass, 0 fail, 0 warn, 0 info, 0 skip, 0 error, 0 known\n"
-           "# mqspec: 0 scenarios, 0 pass, 0 fail in 0.0 s\n",
+           "# mqspec: 0 scenarios, 0 pass, 0 fail in 0 ms\n",
            "an empty run is a skip-all plan and a summary");
     free(buf);
 }
