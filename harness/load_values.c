@@ -1,0 +1,884 @@
+/* load_values.c -- the scenario language's scalar values: numbers, booleans,
+ * strings and templates, durations, reason codes, property names and matchers.
+ *
+ * What it is for: turning one YAML node into one typed value, or one error line
+ * that says what was expected and what was written. Every limit that the MQTT
+ * wire format imposes (a u16 keep alive, a QoS of 0..2, a reason code that the
+ * packet can carry) is checked here, so the step parsers stay short.
+ *
+ * What it is not: step structure (load_steps.c) or YAML syntax (load_yaml.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mqtt/mqtt.h"
+#include "load_int.h"
+
+char *xmemdup(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, len);
+    d[len] = 0;
+    return d;
+}
+
+char *xstrdup(const char *s)
+{
+    return s ? xmemdup(s, strlen(s)) : NULL;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    return calloc(n ? n : 1, size);
+}
+
+/* Quotes a scalar for a message, or names the node's type. */
+static const char *shown(const ynode *n, char *buf, size_t cap)
+{
+    if (n->type != YN_SCALAR || ynode_is_null(n))
+        return ynode_type_name(n);
+    snprintf(buf, cap, "'%.60s%s'%s", n->str, n->len > 60 ? "..." : "",
+             n->plain ? "" : " (quoted)");
+    return buf;
+}
+
+int get_bool(lctx *c, const ynode *n, const char *key, bool *out)
+{
+    if (n->type == YN_SCALAR && n->plain) {
+        if (!strcmp(n->str, "true")) {
+            *out = true;
+            return 0;
+        }
+        if (!strcmp(n->str, "false")) {
+            *out = false;
+            return 0;
+        }
+    }
+    char b[96];
+    lerr(c, n, "%s: expected a boolean (true or false), got %s", key, shown(n, b, sizeof b));
+    return -1;
+}
+
+/* Parses a plain decimal or 0x-hex integer; false if it is not one. */
+static bool parse_uint(const char *s, size_t len, bool *neg, uint64_t *v, bool *overflow)
+{
+    size_t i = 0;
+    *neg = false;
+    *overflow = false;
+    *v = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        *neg = s[i++] == '-';
+    int base = 10;
+    if (i + 1 < len && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+        base = 16;
+        i += 2;
+    }
+    if (i >= len)
+        return false;
+    for (; i < len; i++) {
+        int d;
+        char ch = s[i];
+        if (ch >= '0' && ch <= '9')
+            d = ch - '0';
+        else if (base == 16 && ch >= 'a' && ch <= 'f')
+            d = ch - 'a' + 10;
+        else if (base == 16 && ch >= 'A' && ch <= 'F')
+            d = ch - 'A' + 10;
+        else if (ch == '_' && i > 0)
+            continue;
+        else
+            return false;
+        if (*v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+            *overflow = true;
+        else
+            *v = *v * (uint64_t)base + (uint64_t)d;
+    }
+    return true;
+}
+
+int get_uint(lctx *c, const ynode *n, const char *key, uint64_t max, uint64_t *out)
+{
+    bool neg, ovf;
+    uint64_t v;
+    char b[96];
+    if (n->type != YN_SCALAR || !n->plain || ynode_is_null(n) ||
+        !parse_uint(n->str, n->len, &neg, &v, &ovf)) {
+        lerr(c, n, "%s: expected a whole number, got %s", key, shown(n, b, sizeof b));
+        return -1;
+    }
+    if (neg && (v != 0 || ovf)) {
+        lerr(c, n, "%s must not be negative, got %s", key, n->str);
+        return -1;
+    }
+    if (ovf || v > max) {
+        lerr(c, n, "%s must be at most %llu, got %.40s", key, (unsigned long long)max, n->str);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int get_u32(lctx *c, const ynode *n, const char *key, uint32_t min, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (get_uint(c, n, key, max, &v) < 0)
+        return -1;
+    if (v < min) {
+        lerr(c, n, "%s must be at least %u, got %s", key, (unsigned)min, n->str);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int get_opt_u32(lctx *c, const ynode *n, const char *key, uint32_t min, uint32_t max, opt_u32 *out)
+{
+    uint32_t v;
+    if (get_u32(c, n, key, min, max, &v) < 0)
+        return -1;
+    out->set = true;
+    out->v = v;
+    return 0;
+}
+
+int get_expiry(lctx *c, const ynode *n, const char *key, opt_u32 *out)
+{
+    if (n->type == YN_SCALAR && n->plain && !strcmp(n->str, "never")) {
+        out->set = true;
+        out->v = MQTT_SESSION_EXPIRY_NEVER;
+        return 0;
+    }
+    uint64_t v;
+    bool neg, ovf;
+    if (n->type != YN_SCALAR || !n->plain || !parse_uint(n->str, n->len, &neg, &v, &ovf)) {
+        char b[96];
+        lerr(c, n, "%s: expected a number of seconds or 'never', got %s", key, shown(n, b, sizeof b));
+        return -1;
+    }
+    if (get_uint(c, n, key, 0xFFFFFFFFu, &v) < 0)
+        return -1;
+    out->set = true;
+    out->v = (uint32_t)v;
+    return 0;
+}
+
+int get_bytes(lctx *c, const ynode *n, const char *key, char **out, size_t *len)
+{
+    if (n->type != YN_SCALAR || ynode_is_null(n)) {
+        lerr(c, n, "%s: expected a string, got %s", key, ynode_type_name(n));
+        return -1;
+    }
+    char *d = xmemdup(n->str, n->len);
+    if (!d) {
+        lerr(c, n, "out of memory");
+        return -1;
+    }
+    free(*out);
+    *out = d;
+    if (len)
+        *len = n->len;
+    return 0;
+}
+
+int get_str(lctx *c, const ynode *n, const char *key, char **out)
+{
+    if (n->type == YN_SCALAR && memchr(n->str, 0, n->len)) {
+        lerr(c, n, "%s: a NUL character is not allowed here", key);
+        return -1;
+    }
+    return get_bytes(c, n, key, out, NULL);
+}
+
+int check_template(lctx *c, const ynode *n, const char *s, size_t len, int self_client)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '{')
+            continue;
+        const char *close = memchr(s + i, '}', len - i);
+        if (!close) {
+            lerr(c, n, "unterminated placeholder: '{' without '}' (placeholders: {ns}, {run}, "
+                       "{id:CLIENT})");
+            return -1;
+        }
+        const char *in = s + i + 1;
+        size_t il = (size_t)(close - in);
+        if ((il == 2 && !memcmp(in, "ns", 2)) || (il == 3 && !memcmp(in, "run", 3))) {
+            /* fine */
+        } else if (il > 3 && !memcmp(in, "id:", 3)) {
+            int k = find_client(c, n, in + 3, il - 3);
+            if (k < 0)
+                return -1;
+            if (k == self_client) {
+                lerr(c, n, "client_id of '%s' refers to itself", c->s->clients[k].name);
+                return -1;
+            }
+            if (self_client >= 0 && c->s->clients[k].client_id &&
+                strstr(c->s->clients[k].client_id, "{id:")) {
+                lerr(c, n, "{id:%s} refers to a client whose own client_id uses {id:...}; "
+                           "name the original client instead",
+                     c->s->clients[k].name);
+                return -1;
+            }
+        } else {
+            lerr(c, n, "unknown placeholder '{%.*s}' (placeholders: {ns}, {run}, {id:CLIENT})",
+                 (int)(il > 60 ? 60 : il), in);
+            return -1;
+        }
+        i += il + 1;
+    }
+    return 0;
+}
+
+int get_template(lctx *c, const ynode *n, const char *key, char **out, size_t *len)
+{
+    size_t l = 0;
+    if (get_bytes(c, n, key, out, &l) < 0)
+        return -1;
+    if (len)
+        *len = l;
+    else if (memchr(*out, 0, l)) {
+        lerr(c, n, "%s: a NUL character is not allowed here", key);
+        return -1;
+    }
+    return check_template(c, n, *out, l, -1);
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+int get_hex(lctx *c, const ynode *n, const char *key, uint8_t **out, size_t *len)
+{
+    if (n->type != YN_SCALAR || ynode_is_null(n)) {
+        lerr(c, n, "%s: expected hex bytes such as \"e0 00\", got %s", key, ynode_type_name(n));
+        return -1;
+    }
+    uint8_t *b = malloc(n->len / 2 + 1);
+    if (!b) {
+        lerr(c, n, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    int hi = -1;
+    for (size_t i = 0; i < n->len; i++) {
+        char ch = n->str[i];
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == ':') {
+            if (hi >= 0) {
+                lerr(c, n, "%s: odd number of hex digits in a byte", key);
+                free(b);
+                return -1;
+            }
+            continue;
+        }
+        int v = hexval(ch);
+        if (v < 0) {
+            lerr(c, n, "%s: '%c' is not a hex digit", key, ch >= 32 && ch < 127 ? ch : '?');
+            free(b);
+            return -1;
+        }
+        if (hi < 0)
+            hi = v;
+        else {
+            b[k++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    if (hi >= 0 || k == 0) {
+        lerr(c, n, hi >= 0 ? "%s: odd number of hex digits" : "%s: no bytes given", key);
+        free(b);
+        return -1;
+    }
+    free(*out);
+    *out = b;
+    *len = k;
+    return 0;
+}
+
+int get_level(lctx *c, const ynode *n, level_t *out)
+{
+    if (n->type == YN_SCALAR) {
+        if (!strcmp(n->str, "must"))
+            *out = LEVEL_MUST;
+        else if (!strcmp(n->str, "should"))
+            *out = LEVEL_SHOULD;
+        else if (!strcmp(n->str, "may"))
+            *out = LEVEL_MAY;
+        else
+            goto bad;
+        return 0;
+    }
+bad:;
+    char b[96];
+    lerr(c, n, "level: expected must, should or may, got %s", shown(n, b, sizeof b));
+    return -1;
+}
+
+int get_spec_statement(lctx *c, const ynode *n, char **out)
+{
+    char *s = NULL;
+    if (get_str(c, n, "spec", &s) < 0)
+        return -1;
+    const char *rest = !strncmp(s, "v5:", 3) ? s + 3 : !strncmp(s, "v311:", 5) ? s + 5 : NULL;
+    if (!rest || !*rest || strpbrk(rest, " \t\n")) {
+        lerr(c, n, "spec: a statement is version-prefixed without spaces, e.g. v5:MQTT-3.1.2-4 or "
+                   "v311:MQTT-3.1.2-6, got '%.60s'",
+             s);
+        free(s);
+        return -1;
+    }
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+/* ---- durations ---- */
+
+#define DUR_MAX_MS (86400LL * 1000)
+
+int get_duration_literal(lctx *c, const ynode *n, const char *key, bool allow_negative, int64_t *ms)
+{
+    char b[96];
+    if (n->type != YN_SCALAR || ynode_is_null(n))
+        goto bad;
+    const char *s = n->str;
+    size_t len = n->len, i = 0;
+    bool neg = false;
+    if (i < len && s[i] == '-') {
+        neg = true;
+        i++;
+    }
+    uint64_t ip = 0, frac = 0;
+    int idig = 0, fdig = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (++idig > 7)
+            goto too_big;
+        ip = ip * 10 + (uint64_t)(s[i++] - '0');
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (fdig < 6) {
+                frac = frac * 10 + (uint64_t)(s[i] - '0');
+                fdig++;
+            }
+            i++;
+        }
+        if (fdig == 0)
+            goto bad;
+    }
+    if (idig == 0 && fdig == 0)
+        goto bad;
+    for (int k = fdig; k < 6; k++)
+        frac *= 10;
+    uint64_t micro = ip * 1000000u + frac;      /* in units of the suffix, times 10^6 */
+    const char *suf = s + i;
+    size_t sl = len - i;
+    uint64_t unit_ms;
+    if (sl == 0) {
+        if (!n->plain)
+            goto bad;                   /* "3" quoted: say what unit */
+        unit_ms = 1000;
+    } else if (sl == 2 && !memcmp(suf, "ms", 2))
+        unit_ms = 1;
+    else if (sl == 1 && *suf == 's')
+        unit_ms = 1000;
+    else if (sl == 1 && *suf == 'm')
+        unit_ms = 60000;
+    else
+        goto bad;
+    uint64_t v = (micro * unit_ms + 500000) / 1000000;
+    if (v > (uint64_t)DUR_MAX_MS)
+        goto too_big;
+    if (neg && !allow_negative) {
+        lerr(c, n, "%s must not be negative, got %s", key, s);
+        return -1;
+    }
+    *ms = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+too_big:
+    lerr(c, n, "%s: at most 1 day (86400 s), got %.40s", key, s);
+    return -1;
+bad:
+    lerr(c, n, "%s: expected a duration (3, 1.5, 500ms, 2s, 1m), got %s", key, shown(n, b, sizeof b));
+    return -1;
+}
+
+int get_duration(lctx *c, const ynode *n, const char *key, duration_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->times = 1;
+    out->pos = n->pos;
+    out->client = -1;
+    if (n->type != YN_MAP)
+        return get_duration_literal(c, n, key, false, &out->plus_ms);
+
+    static const char *const keys[] = {"session_expiry", "will_delay", "keep_alive", "times",
+                                       "plus", NULL};
+    if (!map_check_keys(c, n, key, keys))
+        return -1;
+    return get_duration_map(c, n, key, out);
+}
+
+int get_duration_map(lctx *c, const ynode *n, const char *key, duration_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->times = 1;
+    out->pos = n->pos;
+    out->client = -1;
+    static const struct {
+        const char *k;
+        dur_ref r;
+    } refs[] = {{"session_expiry", DUR_SESSION_EXPIRY},
+                {"will_delay", DUR_WILL_DELAY},
+                {"keep_alive", DUR_KEEP_ALIVE}};
+    const ynode *refv = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        const ynode *v = map_get(n, refs[i].k);
+        if (!v)
+            continue;
+        if (refv) {
+            lerr(c, map_key(n, refs[i].k), "%s: only one of session_expiry, will_delay, keep_alive",
+                 key);
+            return -1;
+        }
+        refv = v;
+        out->ref = refs[i].r;
+    }
+    if (!refv) {
+        lerr(c, n, "%s: a duration map needs one of session_expiry, will_delay, keep_alive "
+                   "(naming a client)",
+             key);
+        return -1;
+    }
+    if (refv->type != YN_SCALAR || ynode_is_null(refv)) {
+        lerr(c, refv, "%s: expected a client name, got %s", key, ynode_type_name(refv));
+        return -1;
+    }
+    int k = find_client(c, refv, refv->str, refv->len);
+    if (k < 0)
+        return -1;
+    out->client = k;
+    if (out->ref != DUR_KEEP_ALIVE && c->s->clients[k].protocol != MQTT_V5) {
+        lerr(c, refv, "%s: %s is MQTT 5.0 only, but client '%s' uses 3.1.1", key,
+             out->ref == DUR_SESSION_EXPIRY ? "session_expiry" : "will_delay",
+             c->s->clients[k].name);
+        return -1;
+    }
+    const ynode *t = map_get(n, "times");
+    if (t) {
+        int64_t x;
+        /* a factor reads like a duration without a unit */
+        if (t->type != YN_SCALAR || !t->plain || get_duration_literal(c, t, "times", false, &x) < 0) {
+            if (t->type != YN_SCALAR || !t->plain)
+                lerr(c, t, "times: expected a number, got %s", ynode_type_name(t));
+            return -1;
+        }
+        for (size_t i = 0; i < t->len; i++)
+            if (!(t->str[i] >= '0' && t->str[i] <= '9') && t->str[i] != '.') {
+                lerr(c, t, "times: expected a plain factor such as 1.5, got '%.40s'", t->str);
+                return -1;
+            }
+        out->times = (double)x / 1000.0;
+        if (out->times > 1000) {
+            lerr(c, t, "times: at most 1000, got %.40s", t->str);
+            return -1;
+        }
+    }
+    const ynode *p = map_get(n, "plus");
+    if (p && get_duration_literal(c, p, "plus", true, &out->plus_ms) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- reason codes ---- */
+
+#define ACKS (RC_PUBACK)
+#define SUBS (RC_SUBACK | RC_UNSUBACK)
+#define ERR_COMMON (RC_CONNACK | RC_PUBACK | SUBS | RC_DISCONNECT)
+
+static const struct reason_def {
+    const char *name;
+    uint8_t code;
+    unsigned packets;
+} reasons5[] = {
+    {"success", 0x00, ~0u},
+    {"normal", 0x00, ~0u},
+    {"normal_disconnection", 0x00, ~0u},
+    {"granted_qos_0", 0x00, RC_SUBACK},
+    {"granted_qos_1", 0x01, RC_SUBACK},
+    {"granted_qos_2", 0x02, RC_SUBACK},
+    {"disconnect_with_will", 0x04, RC_DISCONNECT},
+    {"disconnect_with_will_message", 0x04, RC_DISCONNECT},
+    {"no_matching_subscribers", 0x10, ACKS},
+    {"no_subscription_existed", 0x11, RC_UNSUBACK},
+    {"continue_authentication", 0x18, RC_AUTH},
+    {"re_authenticate", 0x19, RC_AUTH},
+    {"unspecified_error", 0x80, ERR_COMMON},
+    {"malformed_packet", 0x81, RC_CONNACK | RC_DISCONNECT},
+    {"protocol_error", 0x82, RC_CONNACK | RC_DISCONNECT},
+    {"implementation_specific_error", 0x83, ERR_COMMON},
+    {"unsupported_protocol_version", 0x84, RC_CONNACK},
+    {"client_identifier_not_valid", 0x85, RC_CONNACK},
+    {"bad_user_name_or_password", 0x86, RC_CONNACK},
+    {"not_authorized", 0x87, ERR_COMMON},
+    {"server_unavailable", 0x88, RC_CONNACK},
+    {"server_busy", 0x89, RC_CONNACK | RC_DISCONNECT},
+    {"banned", 0x8A, RC_CONNACK},
+    {"server_shutting_down", 0x8B, RC_DISCONNECT},
+    {"bad_authentication_method", 0x8C, RC_CONNACK | RC_DISCONNECT},
+    {"keep_alive_timeout", 0x8D, RC_DISCONNECT},
+    {"session_taken_over", 0x8E, RC_DISCONNECT},
+    {"topic_filter_invalid", 0x8F, SUBS | RC_DISCONNECT},
+    {"topic_name_invalid", 0x90, RC_CONNACK | ACKS | RC_DISCONNECT},
+    {"packet_identifier_in_use", 0x91, ACKS | SUBS},
+    {"packet_identifier_not_found", 0x92, RC_PUBREL},
+    {"receive_maximum_exceeded", 0x93, RC_DISCONNECT},
+    {"topic_alias_invalid", 0x94, RC_DISCONNECT},
+    {"packet_too_large", 0x95, RC_CONNACK | RC_DISCONNECT},
+    {"message_rate_too_high", 0x96, RC_DISCONNECT},
+    {"quota_exceeded", 0x97, RC_CONNACK | ACKS | RC_SUBACK | RC_DISCONNECT},
+    {"administrative_action", 0x98, RC_DISCONNECT},
+    {"payload_format_invalid", 0x99, RC_CONNACK | ACKS | RC_DISCONNECT},
+    {"retain_not_supported", 0x9A, RC_CONNACK | RC_DISCONNECT},
+    {"qos_not_supported", 0x9B, RC_CONNACK | RC_DISCONNECT},
+    {"use_another_server", 0x9C, RC_CONNACK | RC_DISCONNECT},
+    {"server_moved", 0x9D, RC_CONNACK | RC_DISCONNECT},
+    {"shared_subscriptions_not_supported", 0x9E, RC_SUBACK | RC_DISCONNECT},
+    {"connection_rate_exceeded", 0x9F, RC_CONNACK | RC_DISCONNECT},
+    {"maximum_connect_time", 0xA0, RC_DISCONNECT},
+    {"subscription_identifiers_not_supported", 0xA1, RC_SUBACK | RC_DISCONNECT},
+    {"wildcard_subscriptions_not_supported", 0xA2, RC_SUBACK | RC_DISCONNECT},
+};
+
+static const struct reason_def reasons311[] = {
+    {"accepted", 0, RC_CONNACK},
+    {"success", 0, RC_CONNACK},
+    {"unacceptable_protocol_version", 1, RC_CONNACK},
+    {"identifier_rejected", 2, RC_CONNACK},
+    {"server_unavailable", 3, RC_CONNACK},
+    {"bad_user_name_or_password", 4, RC_CONNACK},
+    {"not_authorized", 5, RC_CONNACK},
+    {"granted_qos_0", 0, RC_SUBACK},
+    {"granted_qos_1", 1, RC_SUBACK},
+    {"granted_qos_2", 2, RC_SUBACK},
+    {"failure", 0x80, RC_SUBACK},
+};
+
+static const char *packet_label(unsigned p)
+{
+    switch (p & 0xFFu) {
+    case RC_PUBLISH: return "PUBLISH";
+    case RC_CONNACK: return "CONNACK";
+    case RC_PUBACK: return "PUBACK / PUBREC";
+    case RC_PUBREL: return "PUBREL / PUBCOMP";
+    case RC_SUBACK: return "SUBACK";
+    case RC_UNSUBACK: return "UNSUBACK";
+    case RC_DISCONNECT: return "DISCONNECT";
+    default: return "AUTH";
+    }
+}
+
+int get_reason(lctx *c, const ynode *n, const char *key, unsigned packet, uint8_t protocol,
+               bool allow_error, uint8_t *out, bool *is_error)
+{
+    char b[96];
+    const struct reason_def *tab = protocol == MQTT_V5 ? reasons5 : reasons311;
+    size_t ntab = protocol == MQTT_V5 ? sizeof reasons5 / sizeof *reasons5
+                                      : sizeof reasons311 / sizeof *reasons311;
+    if (is_error)
+        *is_error = false;
+    if (n->type != YN_SCALAR || ynode_is_null(n)) {
+        lerr(c, n, "%s: expected a reason code (number or name), got %s", key, ynode_type_name(n));
+        return -1;
+    }
+    bool neg, ovf;
+    uint64_t v;
+    if (n->plain && parse_uint(n->str, n->len, &neg, &v, &ovf)) {
+        if (neg || ovf || v > 255) {
+            lerr(c, n, "%s: a reason code is 0..255 (0x00..0xFF), got %s", key, n->str);
+            return -1;
+        }
+        if (packet & RC_SEND) {
+            *out = (uint8_t)v;
+            return 0;
+        }
+        for (size_t i = 0; i < ntab; i++)
+            if (tab[i].code == v && (tab[i].packets & packet)) {
+                *out = (uint8_t)v;
+                return 0;
+            }
+        lerr(c, n, "%s: 0x%02X is not a %s %s code in MQTT %s", key, (unsigned)v,
+             packet_label(packet), protocol == MQTT_V5 ? "reason" : "return",
+             protocol == MQTT_V5 ? "5.0" : "3.1.1");
+        return -1;
+    }
+    if (allow_error && !strcmp(n->str, "error")) {
+        *is_error = true;
+        *out = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < ntab; i++) {
+        if (strcmp(tab[i].name, n->str))
+            continue;
+        if (!(tab[i].packets & packet)) {
+            lerr(c, n, "%s: '%s' (0x%02X) is not a %s reason code", key, n->str, tab[i].code,
+                 packet_label(packet));
+            return -1;
+        }
+        *out = tab[i].code;
+        return 0;
+    }
+    /* suggest the names that fit this packet */
+    char list[600];
+    size_t used = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < ntab && used + 48 < sizeof list; i++)
+        if ((tab[i].packets & packet) && tab[i].packets != ~0u)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                                     tab[i].name);
+    lerr(c, n, "%s: unknown reason code %s for %s in MQTT %s (names: %s%s%s)", key,
+         shown(n, b, sizeof b), packet_label(packet), protocol == MQTT_V5 ? "5.0" : "3.1.1",
+         protocol == MQTT_V5 || packet == RC_CONNACK ? "success, " : "", list,
+         allow_error ? ", error" : "");
+    return -1;
+}
+
+/* ---- user properties, matchers, properties ---- */
+
+int get_user_props(lctx *c, const ynode *n, user_prop **out, size_t *n_out)
+{
+    if (!want_seq(c, n, "user_properties"))
+        return -1;
+    user_prop *u = xcalloc(n->n, sizeof *u);
+    if (!u) {
+        lerr(c, n, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        const ynode *e = n->items[i];
+        if (e->type != YN_MAP || e->n != 2) {
+            lerr(c, e, "user_properties: each item is a one-key map {name: value}, got %s",
+                 e->type == YN_MAP ? "a map with several keys" : ynode_type_name(e));
+            rc = -1;
+            continue;
+        }
+        char *name = NULL, *value = NULL;
+        if (get_str(c, e->items[0], "user property name", &name) < 0 ||
+            get_str(c, e->items[1], "user property value", &value) < 0) {
+            free(name);
+            free(value);
+            rc = -1;
+            continue;
+        }
+        u[k].name = name;
+        u[k].value = value;
+        k++;
+    }
+    *out = u;
+    *n_out = k;
+    return rc;
+}
+
+bool saved_defined(lctx *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_saved; i++)
+        if (!strcmp(c->saved[i], name))
+            return true;
+    return false;
+}
+
+int get_num_match(lctx *c, const ynode *n, const char *key, uint32_t max, bool allow_saved,
+                  num_match *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n->type == YN_SCALAR && n->plain) {
+        if (!strcmp(n->str, "absent")) {
+            out->kind = NM_ABSENT;
+            return 0;
+        }
+        if (!strcmp(n->str, "present")) {
+            out->kind = NM_PRESENT;
+            return 0;
+        }
+        if (n->str[0] == '$' && allow_saved) {
+            if (!saved_defined(c, n->str + 1)) {
+                lerr(c, n, "%s: '%.60s' is not saved by an earlier step (save it with "
+                           "`save: %.40s` in a message expectation)",
+                     key, n->str, n->str + 1);
+                return -1;
+            }
+            out->kind = NM_SAVED;
+            out->saved = xstrdup(n->str + 1);
+            return 0;
+        }
+    }
+    if (n->type == YN_MAP) {
+        static const char *const keys[] = {"min", "max", NULL};
+        if (!map_check_keys(c, n, key, keys))
+            return -1;
+        const ynode *lo = map_get(n, "min"), *hi = map_get(n, "max");
+        if (!lo && !hi) {
+            lerr(c, n, "%s: a range needs min, max or both", key);
+            return -1;
+        }
+        out->kind = NM_RANGE;
+        out->lo = 0;
+        out->hi = max;
+        if ((lo && get_u32(c, lo, "min", 0, max, &out->lo) < 0) ||
+            (hi && get_u32(c, hi, "max", 0, max, &out->hi) < 0))
+            return -1;
+        if (out->lo > out->hi) {
+            lerr(c, n, "%s: min %u is greater than max %u", key, (unsigned)out->lo,
+                 (unsigned)out->hi);
+            return -1;
+        }
+        return 0;
+    }
+    uint64_t v;
+    bool neg, ovf;
+    if (n->type != YN_SCALAR || !n->plain || !parse_uint(n->str, n->len, &neg, &v, &ovf)) {
+        char b[96];
+        lerr(c, n, "%s: expected a number, absent, present, {min, max}%s, got %s", key,
+             allow_saved ? " or $SAVED" : "", shown(n, b, sizeof b));
+        return -1;
+    }
+    uint32_t x;
+    if (get_u32(c, n, key, 0, max, &x) < 0)
+        return -1;
+    out->kind = NM_EQ;
+    out->lo = out->hi = x;
+    return 0;
+}
+
+#define P_CONNACK RC_CONNACK
+#define P_DISC RC_DISCONNECT
+#define P_PUBLISH RC_PUBLISH
+
+static const struct prop_def {
+    const char *name;
+    uint8_t id;
+    uint32_t max;           /* numeric: largest value; 0: a string property */
+    unsigned packets;
+} props[] = {
+    {"session_expiry", MQTT_PROP_SESSION_EXPIRY, 0xFFFFFFFFu, P_CONNACK | P_DISC},
+    {"receive_maximum", MQTT_PROP_RECEIVE_MAXIMUM, 65535, P_CONNACK},
+    {"maximum_packet_size", MQTT_PROP_MAXIMUM_PACKET_SIZE, 0xFFFFFFFFu, P_CONNACK},
+    {"topic_alias_maximum", MQTT_PROP_TOPIC_ALIAS_MAXIMUM, 65535, P_CONNACK},
+    {"topic_alias", MQTT_PROP_TOPIC_ALIAS, 65535, P_PUBLISH},
+    {"message_expiry", MQTT_PROP_MESSAGE_EXPIRY, 0xFFFFFFFFu, P_PUBLISH},
+    {"assigned_client_identifier", MQTT_PROP_ASSIGNED_CLIENT_ID, 0, P_CONNACK},
+    {"server_keep_alive", MQTT_PROP_SERVER_KEEP_ALIVE, 65535, P_CONNACK},
+    {"reason_string", MQTT_PROP_REASON_STRING, 0, P_CONNACK | P_DISC},
+    {"maximum_qos", MQTT_PROP_MAXIMUM_QOS, 1, P_CONNACK},
+    {"retain_available", MQTT_PROP_RETAIN_AVAILABLE, 1, P_CONNACK},
+    {"wildcard_subscription_available", MQTT_PROP_WILDCARD_SUB_AVAILABLE, 1, P_CONNACK},
+    {"subscription_identifier_available", MQTT_PROP_SUB_ID_AVAILABLE, 1, P_CONNACK},
+    {"shared_subscription_available", MQTT_PROP_SHARED_SUB_AVAILABLE, 1, P_CONNACK},
+    {"content_type", MQTT_PROP_CONTENT_TYPE, 0, P_PUBLISH},
+    {"response_topic", MQTT_PROP_RESPONSE_TOPIC, 0, P_PUBLISH},
+    {"correlation_data", MQTT_PROP_CORRELATION_DATA, 0, P_PUBLISH},
+    {"payload_format", MQTT_PROP_PAYLOAD_FORMAT, 1, P_PUBLISH},
+    {"response_information", MQTT_PROP_RESPONSE_INFO, 0, P_CONNACK},
+    {"server_reference", MQTT_PROP_SERVER_REFERENCE, 0, P_CONNACK | P_DISC},
+    {"will_delay", MQTT_PROP_WILL_DELAY, 0xFFFFFFFFu, 0},
+};
+
+int get_prop_expects(lctx *c, const ynode *n, unsigned packet, prop_expect **out, size_t *n_out)
+{
+    if (!want_map(c, n, "properties"))
+        return -1;
+    size_t np = n->n / 2;
+    prop_expect *pe = xcalloc(np, sizeof *pe);
+    if (!pe) {
+        lerr(c, n, "out of memory");
+        return -1;
+    }
+    *out = pe;
+    *n_out = 0;
+    int rc = 0;
+    for (size_t i = 0; i + 1 < n->n; i += 2) {
+        const ynode *k = n->items[i], *v = n->items[i + 1];
+        const struct prop_def *d = NULL;
+        for (size_t j = 0; j < sizeof props / sizeof *props; j++)
+            if (!strcmp(props[j].name, k->str))
+                d = &props[j];
+        if (!d) {
+            char list[700];
+            size_t used = 0;
+            for (size_t j = 0; j < sizeof props / sizeof *props; j++)
+                if (props[j].packets & packet)
+                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+                                             used ? ", " : "", props[j].name);
+            lerr(c, k, "unknown property '%.60s' in %s (allowed: %s)", k->str,
+                 packet_label(packet), list);
+            rc = -1;
+            continue;
+        }
+        if (!(d->packets & packet)) {
+            lerr(c, k, "property '%s' cannot appear in a %s", d->name, packet_label(packet));
+            rc = -1;
+            continue;
+        }
+        prop_expect *p = &pe[(*n_out)++];
+        p->id = d->id;
+        p->pos = k->pos;
+        if (d->max) {
+            if (get_num_match(c, v, d->name, d->max, false, &p->num) < 0)
+                rc = -1;
+            p->absent = p->num.kind == NM_ABSENT;
+        } else if (v->type == YN_SCALAR && v->plain && !strcmp(v->str, "absent")) {
+            p->absent = true;
+            p->num.kind = NM_ABSENT;
+        } else if (v->type == YN_SCALAR && v->plain && !strcmp(v->str, "present")) {
+            p->num.kind = NM_PRESENT;
+        } else if (get_str(c, v, d->name, &p->str) < 0) {
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+int find_client(lctx *c, const ynode *n, const char *name, size_t len)
+{
+    scenario_t *s = c->s;
+    for (size_t i = 0; i < s->n_clients; i++)
+        if (strlen(s->clients[i].name) == len && !memcmp(s->clients[i].name, name, len))
+            return (int)i;
+    char list[400];
+    size_t used = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < s->n_clients && used + 40 < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%.32s", i ? ", " : "",
+                                 s->clients[i].name);
+    lerr(c, n, "undefined client '%.*s' (clients: %s)", (int)(len > 60 ? 60 : len), name,
+         s->n_clients ? list : "none");
+    return -1;
+}
+
+const char *cap_name(unsigned cap_bit)
+{
+    switch (cap_bit) {
+    case CAP_MANUAL_ACK: return "manual_ack";
+    case CAP_SEE_DUP: return "see_dup";
+    case CAP_SEE_ACKS: return "see_acks";
+    case CAP_SEND_DUP: return "send_dup";
+    case CAP_RAW_BYTES: return "raw_bytes";
+    case CAP_RESET: return "reset";
+    case CAP_SECOND_CONNECT: return "second_connect";
+    case CAP_TOPIC_ALIAS: return "topic_alias";
+    case CAP_EXACT_PROPS: return "exact_props";
+    case CAP_NO_AUTO_RESEND: return "no_auto_resend";
+    default: return "?";
+    }
+}

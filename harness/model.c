@@ -1,0 +1,173 @@
+/* model.c -- releasing a scenario model, and the short names of its enums.
+ *
+ * What it is for: scenario_free, which must cope with a scenario that the loader
+ * abandoned half way (every pointer NULL or owned, every count matching what was
+ * filled), and the names used in traces and reports.
+ *
+ * What it is not: validation or loading (load*.c).
+ */
+#include <stdlib.h>
+
+#include "model.h"
+
+static void free_user_props(user_prop *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(u[i].name);
+        free(u[i].value);
+    }
+    free(u);
+}
+
+static void free_props(prop_expect *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].num.saved);
+        free(p[i].str);
+    }
+    free(p);
+}
+
+static void free_message(message_expect *m)
+{
+    free(m->topic);
+    free(m->payload);
+    free(m->qos.saved);
+    free(m->packet_id.saved);
+    free_props(m->props, m->n_props);
+    free(m->subscription_ids);
+    free_user_props(m->user_props, m->n_user_props);
+    free(m->save);
+}
+
+static void free_expect(expect_args *e)
+{
+    switch (e->kind) {
+    case EX_CONNACK:
+        free_props(e->u.connack.props, e->u.connack.n_props);
+        break;
+    case EX_SUBACK:
+    case EX_UNSUBACK:
+        free(e->u.suback.reasons);
+        break;
+    case EX_MESSAGE:
+        free_message(&e->u.message);
+        break;
+    case EX_MESSAGES:
+        for (size_t i = 0; i < e->u.messages.n; i++)
+            free_message(&e->u.messages.items[i]);
+        free(e->u.messages.items);
+        break;
+    case EX_ACK:
+        free(e->u.ack.packet_id.saved);
+        free(e->u.ack.reason.saved);
+        break;
+    case EX_DISCONNECT:
+        free_props(e->u.disconnect.props, e->u.disconnect.n_props);
+        break;
+    default:
+        break;
+    }
+    free(e->since);
+}
+
+static void free_step(step_t *st)
+{
+    free(st->mark);
+    free(st->spec);
+    switch (st->kind) {
+    case ST_CONNECT: {
+        connect_args *c = &st->u.connect;
+        free(c->will.topic);
+        free(c->will.payload);
+        free_user_props(c->will.user_props, c->will.n_user_props);
+        free(c->username);
+        free(c->password);
+        free_user_props(c->user_props, c->n_user_props);
+        break;
+    }
+    case ST_SUBSCRIBE:
+        for (size_t i = 0; i < st->u.subscribe.n_entries; i++)
+            free(st->u.subscribe.entries[i].filter);
+        free(st->u.subscribe.entries);
+        free_user_props(st->u.subscribe.user_props, st->u.subscribe.n_user_props);
+        break;
+    case ST_UNSUBSCRIBE:
+        for (size_t i = 0; i < st->u.unsubscribe.n_filters; i++)
+            free(st->u.unsubscribe.filters[i]);
+        free(st->u.unsubscribe.filters);
+        break;
+    case ST_PUBLISH:
+        free(st->u.publish.topic);
+        free(st->u.publish.payload);
+        free_user_props(st->u.publish.user_props, st->u.publish.n_user_props);
+        break;
+    case ST_DISCONNECT:
+        free(st->u.disconnect.reason_string);
+        break;
+    case ST_ACK:
+        free(st->u.ack.packet_id.saved);
+        break;
+    case ST_SEND:
+        free(st->u.send.bytes);
+        break;
+    case ST_EXPECT:
+        free_expect(&st->u.expect);
+        break;
+    default:
+        break;
+    }
+}
+
+void scenario_free(scenario_t *s)
+{
+    if (!s)
+        return;
+    free(s->file);
+    free(s->id);
+    free(s->title);
+    for (size_t i = 0; i < s->n_spec; i++)
+        free(s->spec[i]);
+    free(s->spec);
+    free(s->driver);
+    for (size_t i = 0; i < s->n_tags; i++)
+        free(s->tags[i]);
+    free(s->tags);
+    for (size_t i = 0; i < s->n_clients; i++) {
+        client_def *c = &s->clients[i];
+        free(c->name);
+        free(c->client_id);
+        free(c->username);
+        free(c->password);
+        free(c->driver);
+    }
+    free(s->clients);
+    for (size_t i = 0; i < s->n_steps; i++)
+        free_step(&s->steps[i]);
+    free(s->steps);
+    free(s);
+}
+
+const char *step_kind_name(step_kind k)
+{
+    static const char *const names[] = {"connect", "subscribe", "unsubscribe", "publish",
+                                        "disconnect", "drop", "ack", "send", "wait", "expect"};
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
+}
+
+const char *expect_kind_name(expect_kind k)
+{
+    static const char *const names[] = {"connack", "suback", "unsuback", "message", "messages",
+                                        "nothing", "ack", "disconnect", "closed", "alive"};
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
+}
+
+const char *level_name(level_t l)
+{
+    switch (l) {
+    case LEVEL_MUST: return "must";
+    case LEVEL_SHOULD: return "should";
+    case LEVEL_MAY: return "may";
+    }
+    return "?";
+}
