@@ -87,7 +87,7 @@ clean:
 # they are, and crash files land in tests/fuzz/ (ignored by git).
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_CFLAGS  := -std=c11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Imqtt
 
 $(BUILD)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c tests/fuzz/packet_eq.h $(MQTT_SRC) mqtt/mqtt.h

@@ -136,7 +136,7 @@ static void add_payload(out *o, const char *label, mqtt_bytes b)
 {
     add(o, " %s=", label);
     add_bin(o, b);
-    add(o, " (%u bytes)", b.len);
+    add(o, " (%u byte%s)", b.len, b.len == 1 ? "" : "s");
 }
 
 int mqtt_describe(const mqtt_packet *pkt, char *buf, size_t cap)
