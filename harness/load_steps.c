@@ -43,7 +43,7 @@ static const char *cap_why(unsigned cap)
     case CAP_SEE_DUP: return "checking the DUP flag";
     case CAP_SEE_ACKS: return "expecting PUBACK / PUBREC / PUBREL / PUBCOMP";
     case CAP_SEND_DUP: return "publishing with dup or packet_id";
-    case CAP_RAW_BYTES: return "sending raw bytes";
+    case CAP_RAW_BYTES: return "sending raw bytes (send, keep_open)";
     case CAP_RESET: return "resetting the connection";
     case CAP_SECOND_CONNECT: return "a second CONNECT";
     case CAP_TOPIC_ALIAS: return "publishing with a topic alias";
@@ -329,7 +329,8 @@ static void parse_publish(lctx *c, step_t *st, int ci, const ynode *a)
 
 static void parse_disconnect(lctx *c, step_t *st, int ci, const ynode *a)
 {
-    static const char *const keys[] = {"reason", "session_expiry", "reason_string", COMMON, NULL};
+    static const char *const keys[] = {"reason", "session_expiry", "reason_string", "keep_open",
+                                       COMMON, NULL};
     disconnect_args *da = &st->u.disconnect;
     map_check_keys(c, a, "disconnect", keys);
     const ynode *v;
@@ -343,6 +344,10 @@ static void parse_disconnect(lctx *c, step_t *st, int ci, const ynode *a)
     if ((v = map_get(a, "reason_string")) &&
         v5only(c, ci, map_key(a, "reason_string"), "reason_string"))
         get_str(c, v, "reason_string", &da->reason_string);
+    /* the runner writes such a DISCONNECT as bytes, so the socket stays open */
+    if ((v = map_get(a, "keep_open")) && get_bool(c, v, "keep_open", &da->keep_open) == 0 &&
+        da->keep_open)
+        need(c, ci, CAP_RAW_BYTES, v);
 }
 
 static void parse_drop(lctx *c, step_t *st, int ci, const ynode *a)

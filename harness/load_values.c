@@ -509,68 +509,70 @@ static const struct reason_def {
     const char *name;
     uint8_t code;
     unsigned packets;
+    bool alias;             /* accepted, but not offered in the list of names */
 } reasons5[] = {
-    {"success", 0x00, ~0u},
-    {"normal", 0x00, ~0u},
-    {"normal_disconnection", 0x00, ~0u},
-    {"granted_qos_0", 0x00, RC_SUBACK},
-    {"granted_qos_1", 0x01, RC_SUBACK},
-    {"granted_qos_2", 0x02, RC_SUBACK},
-    {"disconnect_with_will", 0x04, RC_DISCONNECT},
-    {"disconnect_with_will_message", 0x04, RC_DISCONNECT},
-    {"no_matching_subscribers", 0x10, ACKS},
-    {"no_subscription_existed", 0x11, RC_UNSUBACK},
-    {"continue_authentication", 0x18, RC_AUTH},
-    {"re_authenticate", 0x19, RC_AUTH},
-    {"unspecified_error", 0x80, ERR_COMMON},
-    {"malformed_packet", 0x81, RC_CONNACK | RC_DISCONNECT},
-    {"protocol_error", 0x82, RC_CONNACK | RC_DISCONNECT},
-    {"implementation_specific_error", 0x83, ERR_COMMON},
-    {"unsupported_protocol_version", 0x84, RC_CONNACK},
-    {"client_identifier_not_valid", 0x85, RC_CONNACK},
-    {"bad_user_name_or_password", 0x86, RC_CONNACK},
-    {"not_authorized", 0x87, ERR_COMMON},
-    {"server_unavailable", 0x88, RC_CONNACK},
-    {"server_busy", 0x89, RC_CONNACK | RC_DISCONNECT},
-    {"banned", 0x8A, RC_CONNACK},
-    {"server_shutting_down", 0x8B, RC_DISCONNECT},
-    {"bad_authentication_method", 0x8C, RC_CONNACK | RC_DISCONNECT},
-    {"keep_alive_timeout", 0x8D, RC_DISCONNECT},
-    {"session_taken_over", 0x8E, RC_DISCONNECT},
-    {"topic_filter_invalid", 0x8F, SUBS | RC_DISCONNECT},
-    {"topic_name_invalid", 0x90, RC_CONNACK | ACKS | RC_DISCONNECT},
-    {"packet_identifier_in_use", 0x91, ACKS | SUBS},
-    {"packet_identifier_not_found", 0x92, RC_PUBREL},
-    {"receive_maximum_exceeded", 0x93, RC_DISCONNECT},
-    {"topic_alias_invalid", 0x94, RC_DISCONNECT},
-    {"packet_too_large", 0x95, RC_CONNACK | RC_DISCONNECT},
-    {"message_rate_too_high", 0x96, RC_DISCONNECT},
-    {"quota_exceeded", 0x97, RC_CONNACK | ACKS | RC_SUBACK | RC_DISCONNECT},
-    {"administrative_action", 0x98, RC_DISCONNECT},
-    {"payload_format_invalid", 0x99, RC_CONNACK | ACKS | RC_DISCONNECT},
-    {"retain_not_supported", 0x9A, RC_CONNACK | RC_DISCONNECT},
-    {"qos_not_supported", 0x9B, RC_CONNACK | RC_DISCONNECT},
-    {"use_another_server", 0x9C, RC_CONNACK | RC_DISCONNECT},
-    {"server_moved", 0x9D, RC_CONNACK | RC_DISCONNECT},
-    {"shared_subscriptions_not_supported", 0x9E, RC_SUBACK | RC_DISCONNECT},
-    {"connection_rate_exceeded", 0x9F, RC_CONNACK | RC_DISCONNECT},
-    {"maximum_connect_time", 0xA0, RC_DISCONNECT},
-    {"subscription_identifiers_not_supported", 0xA1, RC_SUBACK | RC_DISCONNECT},
-    {"wildcard_subscriptions_not_supported", 0xA2, RC_SUBACK | RC_DISCONNECT},
+    /* 0x00 has a different name in each packet; every name is accepted anywhere */
+    {"success", 0x00, ~0u, true},
+    {"normal", 0x00, ~0u, true},
+    {"normal_disconnection", 0x00, ~0u, true},
+    {"granted_qos_0", 0x00, ~0u, true},
+    {"granted_qos_1", 0x01, RC_SUBACK, false},
+    {"granted_qos_2", 0x02, RC_SUBACK, false},
+    {"disconnect_with_will", 0x04, RC_DISCONNECT, false},
+    {"disconnect_with_will_message", 0x04, RC_DISCONNECT, true},
+    {"no_matching_subscribers", 0x10, ACKS, false},
+    {"no_subscription_existed", 0x11, RC_UNSUBACK, false},
+    {"continue_authentication", 0x18, RC_AUTH, false},
+    {"re_authenticate", 0x19, RC_AUTH, false},
+    {"unspecified_error", 0x80, ERR_COMMON, false},
+    {"malformed_packet", 0x81, RC_CONNACK | RC_DISCONNECT, false},
+    {"protocol_error", 0x82, RC_CONNACK | RC_DISCONNECT, false},
+    {"implementation_specific_error", 0x83, ERR_COMMON, false},
+    {"unsupported_protocol_version", 0x84, RC_CONNACK, false},
+    {"client_identifier_not_valid", 0x85, RC_CONNACK, false},
+    {"bad_user_name_or_password", 0x86, RC_CONNACK, false},
+    {"not_authorized", 0x87, ERR_COMMON, false},
+    {"server_unavailable", 0x88, RC_CONNACK, false},
+    {"server_busy", 0x89, RC_CONNACK | RC_DISCONNECT, false},
+    {"banned", 0x8A, RC_CONNACK, false},
+    {"server_shutting_down", 0x8B, RC_DISCONNECT, false},
+    {"bad_authentication_method", 0x8C, RC_CONNACK | RC_DISCONNECT, false},
+    {"keep_alive_timeout", 0x8D, RC_DISCONNECT, false},
+    {"session_taken_over", 0x8E, RC_DISCONNECT, false},
+    {"topic_filter_invalid", 0x8F, SUBS | RC_DISCONNECT, false},
+    {"topic_name_invalid", 0x90, RC_CONNACK | ACKS | RC_DISCONNECT, false},
+    {"packet_identifier_in_use", 0x91, ACKS | SUBS, false},
+    {"packet_identifier_not_found", 0x92, RC_PUBREL, false},
+    {"receive_maximum_exceeded", 0x93, RC_DISCONNECT, false},
+    {"topic_alias_invalid", 0x94, RC_DISCONNECT, false},
+    {"packet_too_large", 0x95, RC_CONNACK | RC_DISCONNECT, false},
+    {"message_rate_too_high", 0x96, RC_DISCONNECT, false},
+    {"quota_exceeded", 0x97, RC_CONNACK | ACKS | RC_SUBACK | RC_DISCONNECT, false},
+    {"administrative_action", 0x98, RC_DISCONNECT, false},
+    {"payload_format_invalid", 0x99, RC_CONNACK | ACKS | RC_DISCONNECT, false},
+    {"retain_not_supported", 0x9A, RC_CONNACK | RC_DISCONNECT, false},
+    {"qos_not_supported", 0x9B, RC_CONNACK | RC_DISCONNECT, false},
+    {"use_another_server", 0x9C, RC_CONNACK | RC_DISCONNECT, false},
+    {"server_moved", 0x9D, RC_CONNACK | RC_DISCONNECT, false},
+    {"shared_subscriptions_not_supported", 0x9E, RC_SUBACK | RC_DISCONNECT, false},
+    {"connection_rate_exceeded", 0x9F, RC_CONNACK | RC_DISCONNECT, false},
+    {"maximum_connect_time", 0xA0, RC_DISCONNECT, false},
+    {"subscription_identifiers_not_supported", 0xA1, RC_SUBACK | RC_DISCONNECT, false},
+    {"wildcard_subscriptions_not_supported", 0xA2, RC_SUBACK | RC_DISCONNECT, false},
 };
 
 static const struct reason_def reasons311[] = {
-    {"accepted", 0, RC_CONNACK},
-    {"success", 0, RC_CONNACK},
-    {"unacceptable_protocol_version", 1, RC_CONNACK},
-    {"identifier_rejected", 2, RC_CONNACK},
-    {"server_unavailable", 3, RC_CONNACK},
-    {"bad_user_name_or_password", 4, RC_CONNACK},
-    {"not_authorized", 5, RC_CONNACK},
-    {"granted_qos_0", 0, RC_SUBACK},
-    {"granted_qos_1", 1, RC_SUBACK},
-    {"granted_qos_2", 2, RC_SUBACK},
-    {"failure", 0x80, RC_SUBACK},
+    {"accepted", 0, RC_CONNACK, false},
+    {"success", 0, RC_CONNACK, true},
+    {"unacceptable_protocol_version", 1, RC_CONNACK, false},
+    {"identifier_rejected", 2, RC_CONNACK, false},
+    {"server_unavailable", 3, RC_CONNACK, false},
+    {"bad_user_name_or_password", 4, RC_CONNACK, false},
+    {"not_authorized", 5, RC_CONNACK, false},
+    {"granted_qos_0", 0, RC_SUBACK, false},
+    {"granted_qos_1", 1, RC_SUBACK, false},
+    {"granted_qos_2", 2, RC_SUBACK, false},
+    {"failure", 0x80, RC_SUBACK, false},
 };
 
 static const char *packet_label(unsigned p)
@@ -638,16 +640,20 @@ int get_reason(lctx *c, const ynode *n, const char *key, unsigned packet, uint8_
         return 0;
     }
     /* suggest the names that fit this packet */
-    char list[600];
+    char list[900];
     size_t used = 0;
     list[0] = 0;
+    const char *zero = protocol != MQTT_V5 ? (packet & RC_SUBACK ? "granted_qos_0" : "")
+                       : packet & RC_DISCONNECT ? "normal"
+                       : packet & RC_SUBACK     ? "granted_qos_0"
+                                                : "success";
+    used = (size_t)snprintf(list, sizeof list, "%s", zero);
     for (size_t i = 0; i < ntab && used + 48 < sizeof list; i++)
-        if ((tab[i].packets & packet) && tab[i].packets != ~0u)
+        if ((tab[i].packets & packet) && !tab[i].alias && strcmp(tab[i].name, zero))
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
                                      tab[i].name);
-    lerr(c, n, "%s: unknown reason code %s for %s in MQTT %s (names: %s%s%s)", key,
-         shown(n, b, sizeof b), packet_label(packet), protocol == MQTT_V5 ? "5.0" : "3.1.1",
-         protocol == MQTT_V5 || packet == RC_CONNACK ? "success, " : "", list,
+    lerr(c, n, "%s: unknown reason code %s for %s in MQTT %s (names: %s%s)", key,
+         shown(n, b, sizeof b), packet_label(packet), protocol == MQTT_V5 ? "5.0" : "3.1.1", list,
          allow_error ? ", error" : "");
     return -1;
 }

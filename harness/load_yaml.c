@@ -20,7 +20,7 @@
 
 void lerr_at(lctx *c, src_pos pos, const char *fmt, ...)
 {
-    char msg[768];
+    char msg[1200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -39,7 +39,7 @@ void lerr_at(lctx *c, src_pos pos, const char *fmt, ...)
 
 void lerr(lctx *c, const ynode *n, const char *fmt, ...)
 {
-    char msg[640];
+    char msg[1100];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
