@@ -47,6 +47,10 @@ typedef enum obs_kind {
 enum obs_seen {
     OBS_SEEN_DUP = 1u << 0,
     OBS_SEEN_PACKET_ID = 1u << 1,
+    /* The reason codes are the broker's. Clear for a 5.0 UNSUBACK from
+     * libmosquitto 2.0.11, which does not report them: its codes are filled
+     * with 0x00 (one per filter) only so that the packet is well formed. */
+    OBS_SEEN_REASON_CODES = 1u << 2,
     OBS_SEEN_ALL = 0xFFFFu
 };
 

@@ -53,9 +53,13 @@ typedef struct event {
     char *text;
 } event_t;
 
+/* What we sent under a mid, to name the ack that comes back: libmosquitto's
+ * on_publish does not say whether it saw PUBACK or PUBCOMP, and its
+ * on_unsubscribe does not say how many filters the UNSUBACK answers. */
 typedef struct mid_qos {
     int mid;
-    uint8_t qos;
+    uint8_t qos;               /* PUBLISH: 1 or 2; UNSUBSCRIBE: 0 */
+    uint32_t nfilters;         /* UNSUBSCRIBE */
 } mid_qos;
 
 struct conn {
@@ -81,7 +85,7 @@ struct conn {
 
     event_t *head, *tail;
 
-    mid_qos *mids;             /* our QoS 1/2 publishes awaiting PUBACK / PUBCOMP */
+    mid_qos *mids;             /* our QoS 1/2 publishes and UNSUBSCRIBEs awaiting an ack */
     size_t nmids, capmids;
 };
 
@@ -487,7 +491,11 @@ static void on_disconnect(struct mosquitto *m, void *ud, int rc,
         pkt.u.disconnect.has_reason = true;
         strpool sp = {0};
         from_mosq_props(props, &pkt.u.disconnect.props, &sp);
-        observe_packet(c, &pkt, OBS_SEEN_ALL, NULL);
+        /* 2.0.11 reads the properties off the wire but passes NULL on. */
+        observe_packet(c, &pkt, OBS_SEEN_ALL,
+                       props ? NULL
+                             : "properties unknown: libmosquitto 2.0.11 does not report a "
+                               "server DISCONNECT's properties");
         mqtt_props_free(&pkt.u.disconnect.props);
         pool_free(&sp);
     }
@@ -497,21 +505,22 @@ static void on_disconnect(struct mosquitto *m, void *ud, int rc,
     c->closed = true;
 }
 
-static int mid_take(conn_t *c, int mid)
+static bool mid_take(conn_t *c, int mid, mid_qos *out)
 {
     for (size_t i = 0; i < c->nmids; i++) {
         if (c->mids[i].mid == mid) {
-            int q = c->mids[i].qos;
+            *out = c->mids[i];
             c->mids[i] = c->mids[--c->nmids];
-            return q;
+            return true;
         }
     }
-    return -1;
+    return false;
 }
 
-static int mid_remember(conn_t *c, int mid, uint8_t qos)
+static int mid_remember(conn_t *c, int mid, uint8_t qos, uint32_t nfilters)
 {
-    mid_take(c, mid); /* a reused mid replaces the old entry */
+    mid_qos old;
+    mid_take(c, mid, &old); /* a reused mid replaces the old entry */
     if (c->nmids == c->capmids) {
         if (c->capmids >= MAX_PENDING_MIDS)
             return -1;
@@ -522,7 +531,7 @@ static int mid_remember(conn_t *c, int mid, uint8_t qos)
         c->mids = n;
         c->capmids = cap;
     }
-    c->mids[c->nmids++] = (mid_qos){mid, qos};
+    c->mids[c->nmids++] = (mid_qos){mid, qos, nfilters};
     return 0;
 }
 
@@ -532,9 +541,10 @@ static void on_publish(struct mosquitto *m, void *ud, int mid, int reason,
     conn_t *c = conn_of(ud);
     if (!c)
         return;
-    int qos = mid_take(c, mid);
-    if (qos <= 0)
+    mid_qos mq;
+    if (!mid_take(c, mid, &mq) || mq.qos == 0)
         return; /* QoS 0: "published" means written; no packet came back */
+    int qos = mq.qos;
     /* For QoS 2 a failing PUBREC ends the flow: that is the packet we saw. */
     uint8_t type = qos == 1 ? MQTT_PUBACK : (reason >= 0x80 ? MQTT_PUBREC : MQTT_PUBCOMP);
     mqtt_packet pkt = {.type = type, .version = c->version};
@@ -544,7 +554,7 @@ static void on_publish(struct mosquitto *m, void *ud, int mid, int reason,
     from_mosq_props(props, &pkt.u.ack.props, &sp);
     /* libmosquitto does not say whether the reason byte was on the wire. */
     pkt.u.ack.has_reason = c->version == MQTT_V5 && (reason != 0 || pkt.u.ack.props.count > 0);
-    observe_packet(c, &pkt, OBS_SEEN_PACKET_ID, NULL);
+    observe_packet(c, &pkt, OBS_SEEN_PACKET_ID | OBS_SEEN_REASON_CODES, NULL);
     mqtt_props_free(&pkt.u.ack.props);
     pool_free(&sp);
 }
@@ -565,7 +575,8 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
     p->payload.len = msg->payloadlen > 0 ? (uint32_t)msg->payloadlen : 0;
     strpool sp = {0};
     from_mosq_props(props, &p->props, &sp);
-    observe_packet(c, &pkt, OBS_SEEN_PACKET_ID, NULL);
+    /* libmosquitto hides DUP: everything else of the PUBLISH is seen. */
+    observe_packet(c, &pkt, OBS_SEEN_PACKET_ID | OBS_SEEN_REASON_CODES, NULL);
     mqtt_props_free(&p->props);
     pool_free(&sp);
 }
@@ -599,27 +610,53 @@ static void on_unsubscribe(struct mosquitto *m, void *ud, int mid,
     conn_t *c = conn_of(ud);
     if (!c)
         return;
+    mid_qos mq = {0};
+    if (!mid_take(c, mid, &mq))
+        mq.nfilters = 1;
     mqtt_packet pkt = {.type = MQTT_UNSUBACK, .version = c->version};
     pkt.u.suback.packet_id = (uint16_t)mid;
+    uint8_t *codes = NULL;
+    if (c->version == MQTT_V5) {
+        /* A 5.0 UNSUBACK carries one code per filter, but libmosquitto 2.0.11
+         * reads none: placeholders keep the packet well formed, and the seen
+         * bits say they are not the broker's. */
+        codes = calloc(mq.nfilters ? mq.nfilters : 1, 1);
+        if (!codes)
+            return;
+        pkt.u.suback.reasons = codes;
+        pkt.u.suback.count = mq.nfilters ? mq.nfilters : 1;
+    }
     strpool sp = {0};
     from_mosq_props(props, &pkt.u.suback.props, &sp);
-    observe_packet(c, &pkt, OBS_SEEN_PACKET_ID,
-                   c->version == MQTT_V5
-                       ? "libmosquitto 2.0.11 does not report UNSUBACK reason codes"
-                       : NULL);
+    if (c->version == MQTT_V5)
+        observe_packet(c, &pkt, OBS_SEEN_PACKET_ID,
+                       "reason codes unknown: libmosquitto 2.0.11 does not report them");
+    else
+        observe_packet(c, &pkt, OBS_SEEN_PACKET_ID | OBS_SEEN_REASON_CODES, NULL);
     mqtt_props_free(&pkt.u.suback.props);
     pool_free(&sp);
+    free(codes);
 }
 
 /* The log is the only place libmosquitto 2.0.11 says that a DISCONNECT packet
- * arrived (on_disconnect gets its reason code, but 0 looks like a clean local
- * close) and the only trace of PINGRESP. Lines look like
- * "Client ID received DISCONNECT (142)". */
+ * arrived: on_disconnect then gets the packet's reason code as its rc, which for
+ * 0x00 cannot be told from a clean local close nor, for small codes, from a
+ * MOSQ_ERR_* value. The line is "Received DISCONNECT (142)" (no "Client X", unlike
+ * the others: "Client X received CONNACK (0)"). The log is also the only trace
+ * of PINGRESP. */
 static void on_log(struct mosquitto *m, void *ud, int level, const char *line)
 {
     conn_t *c = conn_of(ud);
     if (!c || !line)
         return;
+    static const char disc[] = "Received DISCONNECT";
+    if (strncmp(line, disc, sizeof disc - 1) == 0) {
+        queue_trace(c, TRACE_IN, "%s", line);
+        c->peer_disconnect = true;
+        const char *paren = strchr(line, '(');
+        c->peer_reason = paren ? atoi(paren + 1) : 0;
+        return;
+    }
     const char *s = strstr(line, " sending ");
     const char *r = strstr(line, " received ");
     bool is_client_line = strncmp(line, "Client ", 7) == 0;
@@ -629,14 +666,7 @@ static void on_log(struct mosquitto *m, void *ud, int level, const char *line)
     else if (is_client_line && r)
         dir = TRACE_IN;
     queue_trace(c, dir, "%s", line);
-    if (dir != TRACE_IN)
-        return;
-    r += strlen(" received ");
-    if (strncmp(r, "DISCONNECT", 10) == 0) {
-        c->peer_disconnect = true;
-        const char *paren = strchr(r, '(');
-        c->peer_reason = paren ? atoi(paren + 1) : 0;
-    } else if (strncmp(r, "PINGRESP", 8) == 0) {
+    if (dir == TRACE_IN && strncmp(r + strlen(" received "), "PINGRESP", 8) == 0) {
         mqtt_packet pkt = {.type = MQTT_PINGRESP, .version = c->version};
         observe_packet(c, &pkt, OBS_SEEN_ALL, NULL);
     }
@@ -904,7 +934,7 @@ static int send_publish(conn_t *c, mqtt_publish *p, char *err, size_t errcap)
     if (rc != MOSQ_ERR_SUCCESS)
         return fail(err, errcap, "libmosquitto refused the PUBLISH: %s", mosquitto_strerror(rc));
     p->packet_id = p->qos > 0 ? (uint16_t)mid : 0;
-    if (p->qos > 0 && mid_remember(c, mid, p->qos) != 0)
+    if (p->qos > 0 && mid_remember(c, mid, p->qos, 0) != 0)
         return fail(err, errcap, "out of memory");
     return 0;
 }
@@ -994,6 +1024,8 @@ static int send_unsubscribe(conn_t *c, mqtt_unsubscribe *u, char *err, size_t er
         return fail(err, errcap, "libmosquitto refused the UNSUBSCRIBE: %s",
                     mosquitto_strerror(rc));
     u->packet_id = (uint16_t)mid;
+    if (mid_remember(c, mid, 0, u->count) != 0)
+        return fail(err, errcap, "out of memory");
     return 0;
 }
 
