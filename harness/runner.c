@@ -532,6 +532,8 @@ static void on_observe(void *ud, obs_t *o)
         p = mqtt_props_find(&o->pkt.u.connack.props, MQTT_PROP_SERVER_KEEP_ALIVE);
         c->server_keep_alive.set = p != NULL;
         c->server_keep_alive.v = p ? p->num : 0;
+        if (o->pkt.u.connack.reason == 0)
+            c->ever_accepted = true;
     }
     if (inbox_push(&c->inbox, o) != 0) {
         obs_free(o);
@@ -1046,13 +1048,14 @@ static void start_cleanup(sc_run *sr)
         free_connection(&sr->clients[i]);
     sr->phase = PH_CLEANUP;
     sr->stopped = false;
+    bool retained_cleared = false;
     for (size_t i = 0; i < sr->n_clients; i++) {
         client_rt *c = &sr->clients[i];
-        if (!c->client_id[0] || !c->drv)
+        if (!c->client_id[0] || !c->drv || !c->ever_accepted)
             continue;
         bool seen = false;
         for (size_t k = 0; k < i; k++)
-            seen |= !strcmp(sr->clients[k].client_id, c->client_id);
+            seen |= sr->clients[k].ever_accepted && !strcmp(sr->clients[k].client_id, c->client_id);
         if (seen)
             continue;
         step_t *st = cleanup_push(sr, ST_CONNECT, (int)i);
@@ -1062,15 +1065,15 @@ static void start_cleanup(sc_run *sr)
         st->u.connect.keep_alive = 60;
         if (c->def->protocol == MQTT_V5)
             st->u.connect.session_expiry = (opt_u32){true, 0};
-        if (i == 0)
-            for (size_t r = 0; r < sr->n_retained; r++) {
-                step_t *p = cleanup_push(sr, ST_PUBLISH, (int)i);
-                if (!p)
-                    break;
-                p->u.publish.topic = sr->retained_topics[r];
-                p->u.publish.payload = "";
-                p->u.publish.retain = true;
-            }
+        for (size_t r = 0; r < sr->n_retained && !retained_cleared; r++) {
+            step_t *p = cleanup_push(sr, ST_PUBLISH, (int)i);
+            if (!p)
+                break;
+            p->u.publish.topic = sr->retained_topics[r];
+            p->u.publish.payload = "";
+            p->u.publish.retain = true;
+        }
+        retained_cleared = true;
         cleanup_push(sr, ST_DISCONNECT, (int)i);
     }
     sr->steps = sr->cleanup;

@@ -31,6 +31,7 @@ typedef struct client_rt {
     const driver_t *drv;
     conn_t *conn;
     bool open;                  /* the connection exists and is not closed */
+    bool ever_accepted;         /* a CONNACK accepted it once: it may have left a session */
     char *client_id;            /* expanded */
     inbox_t inbox;
     /* What the last CONNECT / CONNACK / DISCONNECT said, for derived durations. */
@@ -40,9 +41,8 @@ typedef struct client_rt {
     opt_u32 will_delay;
     uint16_t keep_alive;
     opt_u32 server_keep_alive;
-    /* Storage the CONNECT views point into; kept until the next connect. */
-    char *connect_strings[8];
-    uint8_t *connect_bytes;
+    /* The CONNECT's property lists; kept until the next connect (the raw
+     * driver encodes CONNECT only once TCP is up). */
     mqtt_props connect_props;
     mqtt_props will_props;
 } client_rt;
