@@ -674,13 +674,33 @@ static void on_log(struct mosquitto *m, void *ud, int level, const char *line)
 
 /* ---- loop entry points -------------------------------------------------- */
 
+/* Some failures (a TLS handshake error found while writing, for one) make
+ * libmosquitto return an error without calling on_disconnect, sometimes with the
+ * socket still open. Without this the connection would hang silently. */
+static void after_call(conn_t *c, int rc, int err)
+{
+    if (c->closed || !c->mosq)
+        return;
+    int fd = mosquitto_socket(c->mosq);
+    if (rc <= 0 && fd >= 0)
+        return;
+    unwatch(c);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR); /* no DISCONNECT: the session is already broken */
+    close_obs(c, rc > 0 ? rc : MOSQ_ERR_CONN_LOST, err);
+    queue_trace(c, TRACE_NOTE, "connection closed (libmosquitto returned %d: %s, without a "
+                               "disconnect callback)", rc, mosquitto_strerror(rc));
+    c->closed = true;
+}
+
 static void read_ready(conn_t *c)
 {
     /* TLS can hold decrypted records the socket no longer signals: keep reading
      * while OpenSSL has some, within a bound. */
     for (int round = 0; round < READ_BATCH && c->mosq && !c->closed; round++) {
         errno = 0;
-        mosquitto_loop_read(c->mosq, READ_BATCH);
+        int rc = mosquitto_loop_read(c->mosq, READ_BATCH);
+        after_call(c, rc, errno);
         SSL *ssl = c->closed ? NULL : mosquitto_ssl_get(c->mosq);
         if (!ssl || SSL_pending(ssl) <= 0)
             break;
@@ -695,8 +715,11 @@ static void on_fd(loop_t *loop, int fd, int events, void *ud)
     c->busy++;
     if ((events & LOOP_READ) && !c->closed)
         read_ready(c);
-    if ((events & LOOP_WRITE) && !c->closed && mosquitto_socket(c->mosq) >= 0)
-        mosquitto_loop_write(c->mosq, READ_BATCH);
+    if ((events & LOOP_WRITE) && !c->closed && mosquitto_socket(c->mosq) >= 0) {
+        errno = 0;
+        int rc = mosquitto_loop_write(c->mosq, READ_BATCH);
+        after_call(c, rc, errno);
+    }
     rewatch(c);
     flush(c);
     c->busy--;
@@ -710,7 +733,10 @@ static void on_misc(loop_t *loop, void *ud)
     if (c->free_pending || c->closed)
         return;
     c->busy++;
-    mosquitto_loop_misc(c->mosq);
+    errno = 0;
+    int rc = mosquitto_loop_misc(c->mosq);
+    /* loop_misc returns NO_CONN while a connect is still pending: not a close. */
+    after_call(c, rc == MOSQ_ERR_NO_CONN ? MOSQ_ERR_SUCCESS : rc, errno);
     rewatch(c);
     flush(c);
     if (!c->closed && !c->free_pending)

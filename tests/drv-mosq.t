@@ -17,10 +17,55 @@ fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/mqspec-drv-mosq.XXXXXX")
 cleanup() {
     ci/brokers/mosquitto stop "$dir" >/dev/null 2>&1 || true
+    ci/brokers/stop-pid "$dir/tls/pid" >/dev/null 2>&1 || true
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
 port=$(ci/brokers/mosquitto start "$dir")
 free=$(ci/brokers/free-port)
+
+# A TLS broker with a throwaway CA (generated now, never committed) and an
+# unrelated CA for the failure case.
+c="$dir/tls"
+mkdir -p "$c"
+gen() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$c/ca.key" -out "$c/ca.pem" -days 2 -subj "/CN=mqspec test CA" &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$c/server.key" -out "$c/server.csr" -subj "/CN=mqspec-test-server" &&
+    printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+        "extendedKeyUsage=serverAuth" > "$c/ext.cnf" &&
+    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" \
+        -CAcreateserial -out "$c/server.pem" -days 2 -extfile "$c/ext.cnf" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$c/other.key" -out "$c/other-ca.pem" -days 2 -subj "/CN=mqspec other CA"
+}
+tls_args=
+if command -v openssl >/dev/null 2>&1 && gen >"$c/openssl.log" 2>&1; then
+    chmod 755 "$dir" "$c"; chmod 644 "$c"/*.pem "$c"/*.key
+    tport=$(ci/brokers/free-port)
+    cat > "$c/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type all
+listener $tport 127.0.0.1
+cafile $c/ca.pem
+certfile $c/server.pem
+keyfile $c/server.key
+CONF
+    /usr/sbin/mosquitto -c "$c/mosquitto.conf" </dev/null >/dev/null 2>"$c/log" &
+    echo $! > "$c/pid"
+    if ci/brokers/wait-port 127.0.0.1 "$tport" 10; then
+        tls_args="$tport $c"
+    else
+        echo "# TLS mosquitto did not start"
+    fi
+else
+    echo "# no certificates (openssl missing or failed): TLS tests skipped"
+fi
+
 # The binary has its own deadlines; timeout is the last resort against a hang.
-timeout 120 "$bin" "$port" "$free"
+# shellcheck disable=SC2086
+timeout 120 "$bin" "$port" "$free" $tls_args
