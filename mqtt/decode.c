@@ -585,7 +585,7 @@ mqtt_status mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, bool is
     if (len > 0)
         r.type = pkt->type = buf[0] >> 4;
     if (st == MQTT_INCOMPLETE)
-        return malformed(&r, "packet of %zu bytes ends inside its fixed header", len);
+        return malformed(&r, "a %zu-byte packet ends inside its fixed header", len);
     if (st != MQTT_OK)
         return malformed(&r, "Remaining Length is longer than 4 bytes or not minimal");
     if ((size_t)hlen + rlen != len)
@@ -629,7 +629,8 @@ mqtt_status mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, bool is
     case MQTT_DISCONNECT: case MQTT_AUTH: st = dec_disconnect(&r, pkt); break;
     }
     if (st == MQTT_OK && r.n > 0)
-        st = malformed(&r, "%s has %zu unexpected bytes at its end", mqtt_type_name(type), r.n);
+        st = malformed(&r, "%s has %zu unexpected byte%s at its end", mqtt_type_name(type), r.n,
+                       r.n == 1 ? "" : "s");
     if (st == MQTT_OK && r.proto)
         st = MQTT_PROTOCOL_ERROR;
     if (st != MQTT_OK) {

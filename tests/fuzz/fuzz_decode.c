@@ -9,7 +9,7 @@
  *
  * What it is not: a test of broker behaviour, or of error wording.
  */
-#include "mqtt.h"
+#include "../../mqtt/mqtt.h"
 #include "packet_eq.h"
 
 #include <stdio.h>

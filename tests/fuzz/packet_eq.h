@@ -11,7 +11,7 @@
 #ifndef PACKET_EQ_H
 #define PACKET_EQ_H
 
-#include "mqtt.h"
+#include "../../mqtt/mqtt.h"
 
 #include <stdio.h>
 
