@@ -95,6 +95,10 @@ static void parse_clients(lctx *c, const ynode *cl)
         lerr(c, cl, "clients: a scenario needs at least one client");
         return;
     }
+    if (cl->n / 2 > LOAD_MAX_CLIENTS) {
+        lerr(c, cl, "clients: at most %d clients in one scenario", LOAD_MAX_CLIENTS);
+        return;
+    }
     s->clients = xcalloc(cl->n / 2, sizeof *s->clients);
     if (!s->clients)
         return;

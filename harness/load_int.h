@@ -24,6 +24,8 @@
 #define LOAD_MAX_NODES   200000
 #define LOAD_MAX_MAPKEYS 1024
 #define LOAD_MAX_ERRORS  100
+#define LOAD_MAX_STEPS   5000
+#define LOAD_MAX_CLIENTS 256
 
 typedef enum ynode_type { YN_SCALAR, YN_SEQ, YN_MAP } ynode_type;
 

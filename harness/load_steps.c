@@ -584,6 +584,10 @@ static void parse_expect(lctx *c, step_t *st, int ci, const ynode *a)
         if (want_seq(c, kv, "messages")) {
             if (kv->n == 0)
                 lerr(c, kv, "messages: at least one message (use nothing: D for none)");
+            if (kv->n > LOAD_MAX_STEPS) {
+                lerr(c, kv, "messages: at most %d in one step", LOAD_MAX_STEPS);
+                return;
+            }
             ea->u.messages.items = xcalloc(kv->n, sizeof *ea->u.messages.items);
             for (size_t i = 0; ea->u.messages.items && i < kv->n; i++)
                 parse_message(c, ci, kv->items[i], &ea->u.messages.items[ea->u.messages.n++],
@@ -731,6 +735,11 @@ void load_steps(lctx *c, const ynode *steps)
         return;
     if (steps->n == 0) {
         lerr(c, steps, "steps: a scenario needs at least one step");
+        return;
+    }
+    /* marks and saved names are looked up linearly: keep that quadratic cost small */
+    if (steps->n > LOAD_MAX_STEPS) {
+        lerr(c, steps, "steps: at most %d steps in one scenario", LOAD_MAX_STEPS);
         return;
     }
     s->steps = xcalloc(steps->n, sizeof *s->steps);
