@@ -595,9 +595,13 @@ mqtt_status mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, bool is
     uint8_t type = r.type, flags = buf[0] & 0x0F;
     if (type != MQTT_CONNECT) {
         if (version != MQTT_V311 && version != MQTT_V5) {
+            /* The connection has no CONNECT yet (or the caller lost it): any
+             * other first packet is a protocol error [MQTT-3.1.0-1]. */
             err->status = MQTT_PROTOCOL_ERROR;
-            err->reason = MQTT_RC_UNSUPPORTED_VERSION;
-            snprintf(err->why, sizeof err->why, "protocol version %u is not supported", version);
+            err->reason = MQTT_RC_PROTOCOL_ERROR;
+            snprintf(err->why, sizeof err->why,
+                     "%s before CONNECT (protocol version %u is unknown)", mqtt_type_name(type),
+                     version);
             return MQTT_PROTOCOL_ERROR;
         }
         pkt->version = version;

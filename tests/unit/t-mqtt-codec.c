@@ -713,6 +713,8 @@ static void test_errors(void)
     PROTO("client receives UNSUBSCRIBE", MQTT_V5, CLIENT, "a2 06 00 01 00 00 01 23");
     PROTO("client receives PINGREQ", MQTT_V5, CLIENT, "c0 00");
     PROTO("3.1.1 client receives DISCONNECT", MQTT_V311, CLIENT, "e0 00");
+    PROTO("PUBLISH on a connection without a version (no CONNECT yet)", 0, SERVER,
+          "30 07 00 03 61 2f 62 68 69");
     MALFORMED("malformed wins over a protocol error found first", MQTT_V311, SERVER,
               "20 03 00 00 00");
 
@@ -884,7 +886,8 @@ static void test_describe(void)
            "describe 3.1.1 CONNACK");
 }
 
-/* Inputs the fuzzer found that once misbehaved. */
+/* Inputs the fuzzer found that once misbehaved (none so far: the 10-minute
+ * sessions run while writing this found no crash). New ones go here. */
 static void test_regressions(void)
 {
 }
