@@ -1,0 +1,59 @@
+/* defect.h -- named, deliberate bugs, one per session rule.
+ *
+ * What it is for: proving that the scenario suite can fail. `--defect NAME`
+ * switches one on; each is a single, clearly marked `if (defect_on(...))` in
+ * the code path it breaks, so that reading the broker also shows where each
+ * rule is implemented. `--defect list` prints them.
+ *
+ * What it is not: configuration. A broker with any defect on is wrong by
+ * design and says so in its log at start.
+ */
+#ifndef BROKER_DEFECT_H
+#define BROKER_DEFECT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum defect {
+    D_CLEAN_START_IGNORED,
+    D_SESSION_PRESENT_ALWAYS_0,
+    D_SESSION_PRESENT_ALWAYS_1,
+    D_EXPIRE_IMMEDIATELY,
+    D_NEVER_EXPIRE,
+    D_EXPIRY_FROM_FIRST_CLOSE,
+    D_EXPIRY_CAP_NOT_REPORTED,
+    D_DISCONNECT_EXPIRY_IGNORED,
+    D_DISCONNECT_EXPIRY_0X82_MISSING,
+    D_OFFLINE_QUEUE_DROPPED,
+    D_NO_DUP_ON_REDELIVERY,
+    D_NEW_PACKET_ID_ON_REDELIVERY,
+    D_RESEND_AFTER_CLEAN_START,
+    D_NO_PUBREL_RESEND,
+    D_RESEND_ON_LIVE_CONNECTION,
+    D_NO_TAKEOVER_DISCONNECT,
+    D_WILL_DELAY_IGNORED,
+    D_WILL_AFTER_SESSION_END,
+    D_WILL_ON_NORMAL_DISCONNECT,
+    D_WILL_RETAIN_IGNORED,
+    D_MESSAGE_EXPIRY_IGNORED,
+    D_EXPIRY_NOT_DECREMENTED,
+    D_RECEIVE_MAXIMUM_IGNORED,
+    D_RETAIN_ON_RESUME,
+    D_RETAIN_AS_PUBLISHED_IGNORED,
+    D_NO_LOCAL_IGNORED,
+    D_SUBSCRIPTION_ID_DROPPED,
+    D_V311_CLEAN_SESSION_IGNORED,
+    D_SECOND_CONNECT_ACCEPTED,
+    D_TOPIC_ALIAS_CARRIED_OVER,
+    D_COUNT
+};
+
+bool defect_on(enum defect d);
+/* Returns 0, or -1 for an unknown name. */
+int defect_enable(const char *name);
+const char *defect_name(enum defect d);
+void defect_list(FILE *out);
+/* Comma-separated names of the defects that are on, or "" (static buffer). */
+const char *defect_enabled_names(void);
+
+#endif

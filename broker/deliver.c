@@ -1,0 +1,326 @@
+/* deliver.c -- getting one session's copies of messages onto its connection.
+ *
+ * What it is for: the rules that decide what is sent when. A session has two
+ * lists. `queue` holds copies never sent, in arrival order. `inflight` holds
+ * QoS 1/2 copies sent and not yet acknowledged, in send order, each with the
+ * packet id it was sent with. deliver_pump() sends from both:
+ *
+ *   1. in-flight copies not yet sent on *this* connection -- which can only
+ *      happen after a resume, because `on_wire` is cleared only when a
+ *      connection closes -- are resent: PUBLISH with DUP 1 and the original
+ *      packet id, or PUBREL for those past PUBREC [MQTT-4.4.0-1]. That is the
+ *      only retransmission there is: never on a live connection.
+ *   2. then queued copies, DUP 0, with new packet ids; expired ones are dropped
+ *      [MQTT-3.3.2-5].
+ *
+ * Both stop at the send quota: the client's Receive Maximum of *this*
+ * connection (and the server's max_inflight), counting the in-flight copies
+ * sent on it [MQTT-3.3.4-9], [MQTT-4.9.0-1/2]. Copies bigger than the client's
+ * Maximum Packet Size are dropped as if delivered [MQTT-3.1.2-25].
+ *
+ * What it is not: routing (subs.c decides which sessions get a copy and with
+ * which QoS) or the inbound side (handle_publish.c).
+ */
+#include "broker.h"
+#include "defect.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void dl_push(struct dlist *l, struct delivery *d)
+{
+    d->next = NULL;
+    if (l->tail)
+        l->tail->next = d;
+    else
+        l->head = d;
+    l->tail = d;
+    l->count++;
+}
+
+static void dl_push_front(struct dlist *l, struct delivery *d)
+{
+    d->next = l->head;
+    l->head = d;
+    if (!l->tail)
+        l->tail = d;
+    l->count++;
+}
+
+static struct delivery *dl_pop(struct dlist *l)
+{
+    struct delivery *d = l->head;
+    if (!d)
+        return NULL;
+    l->head = d->next;
+    if (!l->head)
+        l->tail = NULL;
+    l->count--;
+    d->next = NULL;
+    return d;
+}
+
+/* Unlinks d, whose predecessor is prev (NULL for the head). */
+static void dl_unlink(struct dlist *l, struct delivery *prev, struct delivery *d)
+{
+    if (prev)
+        prev->next = d->next;
+    else
+        l->head = d->next;
+    if (l->tail == d)
+        l->tail = prev;
+    l->count--;
+    d->next = NULL;
+}
+
+static void delivery_free(struct delivery *d)
+{
+    msg_unref(d->m);
+    free(d);
+}
+
+void dlist_free(struct dlist *l)
+{
+    struct delivery *d;
+    while ((d = dl_pop(l)))
+        delivery_free(d);
+}
+
+static void props_copy(mqtt_props *dst, const mqtt_props *src)
+{
+    for (uint32_t i = 0; i < src->count; i++) {
+        const mqtt_prop *p = &src->items[i];
+        int t = mqtt_prop_type(p->id), rc;
+        if (t == MQTT_PT_PAIR)
+            rc = mqtt_props_add_pair(dst, p->str, p->str2);
+        else if (t == MQTT_PT_STRING || t == MQTT_PT_BINARY)
+            rc = mqtt_props_add_bytes(dst, p->id, p->str);
+        else
+            rc = mqtt_props_add_num(dst, p->id, p->num);
+        if (rc != 0)
+            die_oom();
+    }
+}
+
+/* `first` is false for a retransmission, which repeats the first send's
+ * Message Expiry Interval: the message has already left the queue, so no
+ * expiry applies to it any more [MQTT-4.3.3-7]. */
+static enum send_result send_publish(struct conn *c, struct delivery *d, bool dup, bool first)
+{
+    mqtt_packet p;
+    memset(&p, 0, sizeof p);
+    p.type = MQTT_PUBLISH;
+    p.version = c->version;
+    mqtt_publish *pub = &p.u.publish;
+    pub->dup = d->qos > 0 && dup;       /* [MQTT-3.3.1-2]: never on QoS 0 */
+    pub->qos = d->qos;
+    pub->retain = d->retain;
+    pub->topic = (mqtt_bytes){(const uint8_t *)d->m->topic, d->m->topic_len};
+    pub->packet_id = d->qos ? d->packet_id : 0;
+    pub->payload = (mqtt_bytes){d->m->payload, d->m->payload_len};
+    if (c->version == MQTT_V5) {
+        props_copy(&pub->props, &d->m->props);
+        if (d->m->has_expiry) {
+            if (first)
+                d->sent_expiry = defect_on(D_EXPIRY_NOT_DECREMENTED)
+                                     ? d->m->expiry
+                                     : msg_remaining_expiry(d->m, ev_now());
+            if (mqtt_props_add_num(&pub->props, MQTT_PROP_MESSAGE_EXPIRY, d->sent_expiry))
+                die_oom();
+        }
+        for (uint32_t i = 0; i < d->nsubids; i++)
+            if (mqtt_props_add_num(&pub->props, MQTT_PROP_SUBSCRIPTION_ID, d->subids[i]))
+                die_oom();
+    }
+    enum send_result r = conn_send(c, &p);
+    mqtt_props_free(&pub->props);
+    if (r == SEND_TOO_BIG)
+        log_info("%s: dropped PUBLISH on %s: larger than the client's Maximum Packet Size %u",
+                 c->client_id, d->m->topic, c->client_max_packet);
+    if (r == SEND_OK && d->qos > 0)
+        d->sent_at = ev_now();
+    return r;
+}
+
+static void send_pubrel(struct conn *c, uint16_t id, uint8_t reason)
+{
+    mqtt_packet p;
+    memset(&p, 0, sizeof p);
+    p.type = MQTT_PUBREL;
+    p.version = c->version;
+    p.u.ack.packet_id = id;
+    p.u.ack.reason = reason;
+    p.u.ack.has_reason = reason != 0;
+    conn_send(c, &p);
+}
+
+void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool retain,
+                        const uint32_t *subids, uint32_t nsubids)
+{
+    if (!s->conn) {
+        /* Offline: QoS 1/2 are always kept [MQTT-3.1.2-23], M3 [MQTT-3.1.2-5];
+         * QoS 0 only when configured (§4.1 "OPTIONALLY"). */
+        if (qos == 0 && !cfg.queue_qos0)
+            return;
+        if (defect_on(D_OFFLINE_QUEUE_DROPPED))
+            return;
+    }
+    if (msg_expired(m, ev_now()) && !defect_on(D_MESSAGE_EXPIRY_IGNORED))
+        return;
+    if (s->queue.count >= cfg.max_queued_messages) {
+        /* Drop the newest: what is already queued keeps its order and the
+         * publisher is not slowed down by one slow session. */
+        if (s->dropped++ % 100 == 0)
+            log_warn("%s: queue full (%u messages): dropped a QoS %u message on %s (%llu dropped so far)",
+                     s->id, s->queue.count, qos, m->topic, (unsigned long long)s->dropped);
+        return;
+    }
+    struct delivery *d = xcalloc(1, sizeof *d + nsubids * sizeof d->subids[0]);
+    d->m = msg_ref(m);
+    d->qos = qos;
+    d->retain = retain;
+    d->state = D_QUEUED;
+    d->nsubids = nsubids;
+    if (nsubids)
+        memcpy(d->subids, subids, nsubids * sizeof subids[0]);
+    dl_push(&s->queue, d);
+    deliver_pump(s);
+}
+
+static uint32_t send_quota(const struct conn *c)
+{
+    return c->client_receive_max < cfg.max_inflight ? c->client_receive_max : cfg.max_inflight;
+}
+
+void deliver_pump(struct session *s)
+{
+    struct conn *c = s->conn;
+    if (!c || !c->connected || c->closing)
+        return;
+    bool unlimited = defect_on(D_RECEIVE_MAXIMUM_IGNORED);
+    uint32_t limit = send_quota(c), used = 0;
+    struct delivery *d, *prev = NULL;
+    for (d = s->inflight.head; d; d = d->next)
+        used += d->on_wire;
+
+    /* 1. Resume: what an earlier connection left unacknowledged. */
+    for (d = s->inflight.head; d;) {
+        if (d->on_wire) {
+            prev = d;
+            d = d->next;
+            continue;
+        }
+        if (d->state == D_RELEASED) {
+            if (!defect_on(D_NO_PUBREL_RESEND))
+                send_pubrel(c, d->packet_id, 0);
+            d->on_wire = true;
+            used++;
+            prev = d;
+            d = d->next;
+            continue;
+        }
+        if (used >= limit && !unlimited)
+            return;         /* nothing may overtake it (D-07) */
+        if (defect_on(D_NEW_PACKET_ID_ON_REDELIVERY))
+            d->packet_id = session_next_packet_id(s);
+        enum send_result r = send_publish(c, d, !defect_on(D_NO_DUP_ON_REDELIVERY), false);
+        if (r == SEND_FAILED)
+            return;
+        if (r == SEND_TOO_BIG) {
+            struct delivery *next = d->next;
+            dl_unlink(&s->inflight, prev, d);
+            delivery_free(d);
+            d = next;
+            continue;
+        }
+        d->on_wire = true;
+        used++;
+        prev = d;
+        d = d->next;
+    }
+
+    /* 2. First sends, in arrival order. */
+    uint64_t now = ev_now();
+    while ((d = s->queue.head)) {
+        if (msg_expired(d->m, now) && !defect_on(D_MESSAGE_EXPIRY_IGNORED)) {
+            log_debug("%s: message on %s expired while queued", s->id, d->m->topic);
+            delivery_free(dl_pop(&s->queue));
+            continue;
+        }
+        if (d->qos > 0 && used >= limit && !unlimited)
+            break;
+        dl_pop(&s->queue);
+        if (d->qos > 0)
+            d->packet_id = session_next_packet_id(s);
+        enum send_result r = send_publish(c, d, false, true);
+        if (r == SEND_FAILED) {
+            dl_push_front(&s->queue, d);
+            return;
+        }
+        if (r == SEND_TOO_BIG || d->qos == 0) {
+            delivery_free(d);
+            continue;
+        }
+        d->state = D_SENT;
+        d->on_wire = true;
+        dl_push(&s->inflight, d);
+        used++;
+    }
+}
+
+void deliver_ack(struct session *s, uint8_t type, uint16_t id, uint8_t reason)
+{
+    struct delivery *d, *prev = NULL;
+    for (d = s->inflight.head; d && d->packet_id != id; d = d->next)
+        prev = d;
+    struct conn *c = s->conn;
+
+    switch (type) {
+    case MQTT_PUBACK:
+        if (!d || d->qos != 1) {
+            log_debug("%s: PUBACK for unknown packet id %u", s->id, id);
+            return;
+        }
+        break;
+    case MQTT_PUBREC:
+        if (d && d->qos == 2 && d->state == D_RELEASED) {
+            send_pubrel(c, id, 0);      /* a repeated PUBREC gets the same answer */
+            return;
+        }
+        if (!d || d->qos != 2) {
+            send_pubrel(c, id, c->version == MQTT_V5 ? MQTT_RC_PACKET_ID_NOT_FOUND : 0);
+            return;
+        }
+        if (reason < 0x80) {
+            d->state = D_RELEASED;
+            send_pubrel(c, id, 0);
+            return;
+        }
+        break;      /* a PUBREC >= 0x80 acknowledges: never retransmit [MQTT-4.4.0-2] */
+    case MQTT_PUBCOMP:
+        if (!d || d->state != D_RELEASED) {
+            log_debug("%s: PUBCOMP for unknown packet id %u", s->id, id);
+            return;
+        }
+        break;
+    default:
+        return;
+    }
+    dl_unlink(&s->inflight, prev, d);
+    delivery_free(d);
+    deliver_pump(s);
+}
+
+/* Only for the resend-on-live-connection defect: what a broker with a retry
+ * timer does, and what [MQTT-4.4.0-1] forbids. */
+void deliver_retry(struct session *s)
+{
+    struct conn *c = s->conn;
+    if (!c || c->closing)
+        return;
+    uint64_t now = ev_now();
+    for (struct delivery *d = s->inflight.head; d; d = d->next)
+        if (d->on_wire && d->state == D_SENT && now - d->sent_at >= 2000)
+            send_publish(c, d, true, false);
+}
