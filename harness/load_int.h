@@ -136,6 +136,29 @@ int find_client(lctx *c, const ynode *n, const char *name, size_t len);
 bool saved_defined(lctx *c, const char *name);
 const char *cap_name(unsigned cap_bit);
 
+/* Plain decimal or 0x-hex integer; false if the text is not one. */
+bool ld_parse_uint(const char *s, size_t len, bool *neg, uint64_t *v, bool *overflow);
+/* A scalar quoted for a message, or the node's type ("a map"). */
+const char *ld_shown(const ynode *n, char *buf, size_t cap);
+
+/* ---- load_steps.c: helpers shared with load_expect.c ---- */
+
+/* Reports a 5.0-only feature used by a 3.1.1 client; false then. */
+bool ld_v5only(lctx *c, int ci, const ynode *at, const char *what);
+/* Adds a capability to a client's needs; an error if its driver is mosquitto. */
+void ld_need(lctx *c, int ci, unsigned cap, const ynode *at);
+int ld_push_name(lctx *c, const char ***arr, size_t *n, const char *name);
+bool ld_name_in(const char *const *arr, size_t n, const char *name);
+/* payload / payload_hex of a map. */
+void ld_payload(lctx *c, const ynode *m, char **payload, size_t *len, bool tmpl);
+/* packet_id: N or $SAVED. */
+void ld_packet_id_ref(lctx *c, const ynode *v, num_match *out);
+uint8_t ld_ack_type(const char *action);
+
+/* ---- load_expect.c ---- */
+
+void ld_expect(lctx *c, step_t *st, int ci, const ynode *a);
+
 /* ---- load_steps.c ---- */
 
 /* Parses the `steps` list into c->s. Returns the number of errors added. */

@@ -28,7 +28,7 @@ static bool is_v5(lctx *c, int ci)
 }
 
 /* Reports a 5.0-only key used by a 3.1.1 client. */
-static bool v5only(lctx *c, int ci, const ynode *at, const char *what)
+bool ld_v5only(lctx *c, int ci, const ynode *at, const char *what)
 {
     if (is_v5(c, ci))
         return true;
@@ -51,7 +51,7 @@ static const char *cap_why(unsigned cap)
     }
 }
 
-static void need(lctx *c, int ci, unsigned cap, const ynode *at)
+void ld_need(lctx *c, int ci, unsigned cap, const ynode *at)
 {
     client_def *cl = &c->s->clients[ci];
     cl->needs |= cap;
@@ -61,7 +61,7 @@ static void need(lctx *c, int ci, unsigned cap, const ynode *at)
              cl->name);
 }
 
-static int push_name(lctx *c, const char ***arr, size_t *n, const char *name)
+int ld_push_name(lctx *c, const char ***arr, size_t *n, const char *name)
 {
     const char **a = realloc(*arr, (*n + 1) * sizeof *a);
     if (!a)
@@ -71,7 +71,7 @@ static int push_name(lctx *c, const char ***arr, size_t *n, const char *name)
     return 0;
 }
 
-static bool name_in(const char *const *arr, size_t n, const char *name)
+bool ld_name_in(const char *const *arr, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (!strcmp(arr[i], name))
@@ -87,7 +87,7 @@ static void parse_common(lctx *c, step_t *st, const ynode *args)
         if (get_str(c, v, "mark", &st->mark) == 0) {
             if (!*st->mark)
                 lerr(c, v, "mark: a mark needs a name");
-            else if (name_in(c->marks, c->n_marks, st->mark))
+            else if (ld_name_in(c->marks, c->n_marks, st->mark))
                 lerr(c, v, "mark '%.60s' is already defined by an earlier step", st->mark);
         }
     }
@@ -98,7 +98,7 @@ static void parse_common(lctx *c, step_t *st, const ynode *args)
 }
 
 /* Reads payload / payload_hex into (payload, len). */
-static void parse_payload(lctx *c, const ynode *m, char **payload, size_t *len, bool tmpl)
+void ld_payload(lctx *c, const ynode *m, char **payload, size_t *len, bool tmpl)
 {
     const ynode *p = map_get(m, "payload"), *h = map_get(m, "payload_hex");
     if (p && h) {
@@ -129,7 +129,7 @@ static void parse_will(lctx *c, int ci, const ynode *w, will_args *wa)
     const ynode *v;
     if ((v = map_require(c, w, "will", "topic")))
         get_template(c, v, "topic", &wa->topic, NULL);
-    parse_payload(c, w, &wa->payload, &wa->payload_len, true);
+    ld_payload(c, w, &wa->payload, &wa->payload_len, true);
     if (!wa->payload)
         wa->payload = xstrdup("");
     uint32_t q;
@@ -137,13 +137,13 @@ static void parse_will(lctx *c, int ci, const ynode *w, will_args *wa)
         wa->qos = (uint8_t)q;
     if ((v = map_get(w, "retain")))
         get_bool(c, v, "retain", &wa->retain);
-    if ((v = map_get(w, "delay")) && v5only(c, ci, map_key(w, "delay"), "will delay"))
+    if ((v = map_get(w, "delay")) && ld_v5only(c, ci, map_key(w, "delay"), "will delay"))
         get_opt_u32(c, v, "delay", 0, 0xFFFFFFFFu, &wa->delay);
     if ((v = map_get(w, "message_expiry")) &&
-        v5only(c, ci, map_key(w, "message_expiry"), "message_expiry"))
+        ld_v5only(c, ci, map_key(w, "message_expiry"), "message_expiry"))
         get_opt_u32(c, v, "message_expiry", 0, 0xFFFFFFFFu, &wa->message_expiry);
     if ((v = map_get(w, "user_properties")) &&
-        v5only(c, ci, map_key(w, "user_properties"), "user_properties"))
+        ld_v5only(c, ci, map_key(w, "user_properties"), "user_properties"))
         get_user_props(c, v, &wa->user_props, &wa->n_user_props);
 }
 
@@ -162,21 +162,21 @@ static void parse_connect(lctx *c, step_t *st, int ci, const ynode *a)
     if ((v = map_get(a, "clean_start")))
         get_bool(c, v, "clean_start", &ca->clean_start);
     if ((v = map_get(a, "session_expiry")) &&
-        v5only(c, ci, map_key(a, "session_expiry"), "session_expiry"))
+        ld_v5only(c, ci, map_key(a, "session_expiry"), "session_expiry"))
         get_expiry(c, v, "session_expiry", &ca->session_expiry);
     if ((v = map_get(a, "keep_alive")) && get_u32(c, v, "keep_alive", 0, 65535, &x) == 0)
         ca->keep_alive = (uint16_t)x;
     if ((v = map_get(a, "receive_maximum")) &&
-        v5only(c, ci, map_key(a, "receive_maximum"), "receive_maximum"))
+        ld_v5only(c, ci, map_key(a, "receive_maximum"), "receive_maximum"))
         get_opt_u32(c, v, "receive_maximum", 1, 65535, &ca->receive_maximum);
     if ((v = map_get(a, "maximum_packet_size")) &&
-        v5only(c, ci, map_key(a, "maximum_packet_size"), "maximum_packet_size"))
+        ld_v5only(c, ci, map_key(a, "maximum_packet_size"), "maximum_packet_size"))
         get_opt_u32(c, v, "maximum_packet_size", 1, 0xFFFFFFFFu, &ca->maximum_packet_size);
     if ((v = map_get(a, "topic_alias_maximum")) &&
-        v5only(c, ci, map_key(a, "topic_alias_maximum"), "topic_alias_maximum"))
+        ld_v5only(c, ci, map_key(a, "topic_alias_maximum"), "topic_alias_maximum"))
         get_opt_u32(c, v, "topic_alias_maximum", 0, 65535, &ca->topic_alias_maximum);
     if ((v = map_get(a, "user_properties")) &&
-        v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
+        ld_v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
         get_user_props(c, v, &ca->user_props, &ca->n_user_props);
     if ((v = map_get(a, "will")) && !ynode_is_null(v)) {
         ca->has_will = true;
@@ -188,7 +188,7 @@ static void parse_connect(lctx *c, step_t *st, int ci, const ynode *a)
         get_str(c, v, "password", &ca->password);
     if ((v = map_get(a, "second_connect")) &&
         get_bool(c, v, "second_connect", &ca->second_connect) == 0 && ca->second_connect)
-        need(c, ci, CAP_SECOND_CONNECT, v);
+        ld_need(c, ci, CAP_SECOND_CONNECT, v);
 }
 
 static void parse_sub_entry(lctx *c, int ci, const ynode *m, sub_entry *e)
@@ -199,13 +199,13 @@ static void parse_sub_entry(lctx *c, int ci, const ynode *m, sub_entry *e)
         get_template(c, v, "filter", &e->filter, NULL);
     if ((v = map_get(m, "qos")) && get_u32(c, v, "qos", 0, 2, &x) == 0)
         e->qos = (uint8_t)x;
-    if ((v = map_get(m, "no_local")) && v5only(c, ci, map_key(m, "no_local"), "no_local"))
+    if ((v = map_get(m, "no_local")) && ld_v5only(c, ci, map_key(m, "no_local"), "no_local"))
         get_bool(c, v, "no_local", &e->no_local);
     if ((v = map_get(m, "retain_as_published")) &&
-        v5only(c, ci, map_key(m, "retain_as_published"), "retain_as_published"))
+        ld_v5only(c, ci, map_key(m, "retain_as_published"), "retain_as_published"))
         get_bool(c, v, "retain_as_published", &e->retain_as_published);
     if ((v = map_get(m, "retain_handling")) &&
-        v5only(c, ci, map_key(m, "retain_handling"), "retain_handling") &&
+        ld_v5only(c, ci, map_key(m, "retain_handling"), "retain_handling") &&
         get_u32(c, v, "retain_handling", 0, 2, &x) == 0)
         e->retain_handling = (uint8_t)x;
 }
@@ -243,10 +243,10 @@ static void parse_subscribe(lctx *c, step_t *st, int ci, const ynode *a)
             parse_sub_entry(c, ci, a, &sa->entries[sa->n_entries++]);
     }
     if ((v = map_get(a, "subscription_id")) &&
-        v5only(c, ci, map_key(a, "subscription_id"), "subscription_id"))
+        ld_v5only(c, ci, map_key(a, "subscription_id"), "subscription_id"))
         get_opt_u32(c, v, "subscription_id", 1, MQTT_MAX_VARINT, &sa->subscription_id);
     if ((v = map_get(a, "user_properties")) &&
-        v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
+        ld_v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
         get_user_props(c, v, &sa->user_props, &sa->n_user_props);
 }
 
@@ -292,7 +292,7 @@ static void parse_publish(lctx *c, step_t *st, int ci, const ynode *a)
     uint32_t x;
     if ((v = map_require(c, a, "publish", "topic")))
         get_template(c, v, "topic", &pa->topic, NULL);
-    parse_payload(c, a, &pa->payload, &pa->payload_len, true);
+    ld_payload(c, a, &pa->payload, &pa->payload_len, true);
     if (!pa->payload)
         pa->payload = xstrdup("");
     if ((v = map_get(a, "qos")) && get_u32(c, v, "qos", 0, 2, &x) == 0)
@@ -300,23 +300,23 @@ static void parse_publish(lctx *c, step_t *st, int ci, const ynode *a)
     if ((v = map_get(a, "retain")))
         get_bool(c, v, "retain", &pa->retain);
     if ((v = map_get(a, "dup")) && get_bool(c, v, "dup", &pa->dup) == 0 && pa->dup)
-        need(c, ci, CAP_SEND_DUP, v);
+        ld_need(c, ci, CAP_SEND_DUP, v);
     if ((v = map_get(a, "packet_id")) &&
         get_opt_u32(c, v, "packet_id", 1, 65535, &pa->packet_id) == 0) {
         if (pa->qos == 0)
             lerr(c, v, "packet_id: a QoS 0 PUBLISH has no packet id (set qos: 1 or 2)");
-        need(c, ci, CAP_SEND_DUP, v);
+        ld_need(c, ci, CAP_SEND_DUP, v);
     }
     if ((v = map_get(a, "message_expiry")) &&
-        v5only(c, ci, map_key(a, "message_expiry"), "message_expiry"))
+        ld_v5only(c, ci, map_key(a, "message_expiry"), "message_expiry"))
         get_opt_u32(c, v, "message_expiry", 0, 0xFFFFFFFFu, &pa->message_expiry);
-    if ((v = map_get(a, "topic_alias")) && v5only(c, ci, map_key(a, "topic_alias"), "topic_alias") &&
+    if ((v = map_get(a, "topic_alias")) && ld_v5only(c, ci, map_key(a, "topic_alias"), "topic_alias") &&
         get_opt_u32(c, v, "topic_alias", 1, 65535, &pa->topic_alias) == 0)
-        need(c, ci, CAP_TOPIC_ALIAS, v);
+        ld_need(c, ci, CAP_TOPIC_ALIAS, v);
     if (pa->topic && !*pa->topic && !pa->topic_alias.set && map_get(a, "topic"))
         lerr(c, map_get(a, "topic"), "topic: an empty topic needs topic_alias (MQTT 5.0)");
     if ((v = map_get(a, "user_properties")) &&
-        v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
+        ld_v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
         get_user_props(c, v, &pa->user_props, &pa->n_user_props);
     if ((v = map_get(a, "await_ack")))
         get_bool(c, v, "await_ack", &pa->await_ack);
@@ -337,17 +337,17 @@ static void parse_disconnect(lctx *c, step_t *st, int ci, const ynode *a)
     if ((v = map_get(a, "reason")) &&
         get_reason(c, v, "reason", RC_DISCONNECT | RC_SEND, MQTT_V5, false, &da->reason, NULL) == 0 &&
         da->reason != 0)
-        v5only(c, ci, v, "a DISCONNECT reason code other than 0");
+        ld_v5only(c, ci, v, "a DISCONNECT reason code other than 0");
     if ((v = map_get(a, "session_expiry")) &&
-        v5only(c, ci, map_key(a, "session_expiry"), "session_expiry"))
+        ld_v5only(c, ci, map_key(a, "session_expiry"), "session_expiry"))
         get_expiry(c, v, "session_expiry", &da->session_expiry);
     if ((v = map_get(a, "reason_string")) &&
-        v5only(c, ci, map_key(a, "reason_string"), "reason_string"))
+        ld_v5only(c, ci, map_key(a, "reason_string"), "reason_string"))
         get_str(c, v, "reason_string", &da->reason_string);
     /* the runner writes such a DISCONNECT as bytes, so the socket stays open */
     if ((v = map_get(a, "keep_open")) && get_bool(c, v, "keep_open", &da->keep_open) == 0 &&
         da->keep_open)
-        need(c, ci, CAP_RAW_BYTES, v);
+        ld_need(c, ci, CAP_RAW_BYTES, v);
 }
 
 static void parse_drop(lctx *c, step_t *st, int ci, const ynode *a)
@@ -356,11 +356,11 @@ static void parse_drop(lctx *c, step_t *st, int ci, const ynode *a)
     map_check_keys(c, a, "drop", keys);
     const ynode *v = map_get(a, "reset");
     if (v && get_bool(c, v, "reset", &st->u.drop.reset) == 0 && st->u.drop.reset)
-        need(c, ci, CAP_RESET, v);
+        ld_need(c, ci, CAP_RESET, v);
 }
 
 /* packet_id: N or $SAVED, never absent / present / a range. */
-static void parse_packet_id_ref(lctx *c, const ynode *v, num_match *out)
+void ld_packet_id_ref(lctx *c, const ynode *v, num_match *out)
 {
     if (get_num_match(c, v, "packet_id", 65535, true, out) < 0)
         return;
@@ -370,7 +370,7 @@ static void parse_packet_id_ref(lctx *c, const ynode *v, num_match *out)
         lerr(c, v, "packet_id must be 1..65535, got 0");
 }
 
-static uint8_t ack_type(const char *action)
+uint8_t ld_ack_type(const char *action)
 {
     if (!strcmp(action, "puback"))
         return MQTT_PUBACK;
@@ -386,24 +386,24 @@ static void parse_ack(lctx *c, step_t *st, int ci, const char *action, const yno
 {
     static const char *const keys[] = {"packet_id", "reason", COMMON, NULL};
     ack_args *aa = &st->u.ack;
-    aa->packet_type = ack_type(action);
+    aa->packet_type = ld_ack_type(action);
     map_check_keys(c, a, action, keys);
-    need(c, ci, CAP_MANUAL_ACK, key);
+    ld_need(c, ci, CAP_MANUAL_ACK, key);
     const ynode *v;
     if ((v = map_require(c, a, action, "packet_id")))
-        parse_packet_id_ref(c, v, &aa->packet_id);
+        ld_packet_id_ref(c, v, &aa->packet_id);
     unsigned pk = aa->packet_type <= MQTT_PUBREC ? RC_PUBACK : RC_PUBREL;
     if ((v = map_get(a, "reason")) &&
         get_reason(c, v, "reason", pk | RC_SEND, MQTT_V5, false, &aa->reason, NULL) == 0 &&
         aa->reason != 0)
-        v5only(c, ci, v, "a reason code other than 0");
+        ld_v5only(c, ci, v, "a reason code other than 0");
 }
 
 static void parse_send(lctx *c, step_t *st, int ci, const ynode *key, const ynode *a)
 {
     static const char *const keys[] = {"hex", COMMON, NULL};
     map_check_keys(c, a, "send", keys);
-    need(c, ci, CAP_RAW_BYTES, key);
+    ld_need(c, ci, CAP_RAW_BYTES, key);
     const ynode *v = map_require(c, a, "send", "hex");
     if (v)
         get_hex(c, v, "hex", &st->u.send.bytes, &st->u.send.len);
@@ -433,236 +433,12 @@ static void parse_wait(lctx *c, step_t *st, const ynode *a)
         get_duration(c, f, "for", &st->u.wait);
         return;
     }
+    if (!map_get(a, "session_expiry") && !map_get(a, "will_delay") && !map_get(a, "keep_alive")) {
+        lerr(c, a, "wait: give for: DURATION, or one of session_expiry, will_delay, keep_alive "
+                   "naming a client");
+        return;
+    }
     get_duration_map(c, a, "wait", &st->u.wait);
-}
-
-/* ---- expectations ---- */
-
-static void parse_message(lctx *c, int ci, const ynode *m, message_expect *me, const char *what)
-{
-    static const char *const keys[] = {"topic", "payload", "payload_hex", "qos", "retain", "dup",
-                                       "packet_id", "properties", "subscription_ids",
-                                       "user_properties", "save", NULL};
-    me->retain = -1;
-    me->dup = -1;
-    me->pos = m->pos;
-    if (!want_map(c, m, what))
-        return;
-    map_check_keys(c, m, what, keys);
-    const ynode *v;
-    bool b;
-    if ((v = map_get(m, "topic")))
-        get_template(c, v, "topic", &me->topic, NULL);
-    parse_payload(c, m, &me->payload, &me->payload_len, true);
-    if ((v = map_get(m, "qos")))
-        get_num_match(c, v, "qos", 2, false, &me->qos);
-    if ((v = map_get(m, "retain")) && get_bool(c, v, "retain", &b) == 0)
-        me->retain = b;
-    if ((v = map_get(m, "dup")) && get_bool(c, v, "dup", &b) == 0) {
-        me->dup = b;
-        need(c, ci, CAP_SEE_DUP, map_key(m, "dup"));
-    }
-    if ((v = map_get(m, "packet_id")) &&
-        get_num_match(c, v, "packet_id", 65535, true, &me->packet_id) == 0 &&
-        (me->packet_id.kind == NM_EQ || me->packet_id.kind == NM_RANGE) && me->packet_id.lo == 0 &&
-        me->packet_id.hi == 0)
-        lerr(c, v, "packet_id must be 1..65535, got 0 (a QoS 0 message has none: write absent)");
-    if ((v = map_get(m, "properties")) && v5only(c, ci, map_key(m, "properties"), "properties"))
-        get_prop_expects(c, v, RC_PUBLISH, &me->props, &me->n_props);
-    if ((v = map_get(m, "subscription_ids")) &&
-        v5only(c, ci, map_key(m, "subscription_ids"), "subscription_ids") &&
-        want_seq(c, v, "subscription_ids")) {
-        me->subscription_ids = xcalloc(v->n, sizeof *me->subscription_ids);
-        for (size_t i = 0; me->subscription_ids && i < v->n; i++)
-            if (get_opt_u32(c, v->items[i], "subscription id", 1, MQTT_MAX_VARINT,
-                            &me->subscription_ids[me->n_subscription_ids]) == 0)
-                me->n_subscription_ids++;
-    }
-    if ((v = map_get(m, "user_properties")) &&
-        v5only(c, ci, map_key(m, "user_properties"), "user_properties"))
-        get_user_props(c, v, &me->user_props, &me->n_user_props);
-    if ((v = map_get(m, "save")) && get_str(c, v, "save", &me->save) == 0) {
-        if (!*me->save || me->save[0] == '$')
-            lerr(c, v, "save: a name such as m1 (without $)");
-        else if (saved_defined(c, me->save))
-            lerr(c, v, "save: '%.60s' is already saved by an earlier step", me->save);
-        else
-            push_name(c, &c->saved, &c->n_saved, me->save);
-    }
-}
-
-static const char *const expect_kinds[] = {"connack", "suback", "unsuback", "message", "messages",
-                                           "nothing", "puback", "pubrec", "pubrel", "pubcomp",
-                                           "disconnect", "closed", "alive", NULL};
-
-static bool empty_args(lctx *c, const ynode *v, const char *what)
-{
-    if (ynode_is_null(v) || (v->type == YN_MAP && v->n == 0))
-        return true;
-    if (v->type == YN_MAP)
-        lerr(c, v->items[0], "unknown key '%.60s' in %s (allowed: none, write %s: {})",
-             v->items[0]->str, what, what);
-    else
-        lerr(c, v, "%s: expected {}, got %s", what, ynode_type_name(v));
-    return false;
-}
-
-static void parse_expect(lctx *c, step_t *st, int ci, const ynode *a)
-{
-    static const char *const keys[] = {"connack", "suback", "unsuback", "message", "messages",
-                                       "nothing", "puback", "pubrec", "pubrel", "pubcomp",
-                                       "disconnect", "closed", "alive", "within", "after", "since",
-                                       "in_order", COMMON, NULL};
-    expect_args *ea = &st->u.expect;
-    ea->within.plus_ms = 5000;
-    ea->within.times = 1;
-    ea->within.client = -1;
-    ea->within.pos = a->pos;
-    if (!want_map(c, a, "expect"))
-        return;
-    map_check_keys(c, a, "expect", keys);
-    const ynode *kn = NULL, *kv = NULL;
-    for (size_t i = 0; i + 1 < a->n; i += 2)
-        for (const char *const *k = expect_kinds; *k; k++)
-            if (!strcmp(a->items[i]->str, *k)) {
-                if (kn) {
-                    lerr(c, a->items[i], "expect: one expectation per step, but both '%s' and '%s'",
-                         kn->str, a->items[i]->str);
-                    return;
-                }
-                kn = a->items[i];
-                kv = a->items[i + 1];
-            }
-    if (!kn) {
-        lerr(c, a, "expect: needs one of connack, suback, unsuback, message, messages, nothing, "
-                   "puback, pubrec, pubrel, pubcomp, disconnect, closed, alive");
-        return;
-    }
-    const char *kname = kn->str;
-    const ynode *v;
-    uint8_t proto = c->s->clients[ci].protocol;
-    if (!strcmp(kname, "connack")) {
-        ea->kind = EX_CONNACK;
-        connack_expect *ce = &ea->u.connack;
-        static const char *const ck[] = {"reason", "session_present", "properties", NULL};
-        if (want_map(c, kv, "connack")) {
-            map_check_keys(c, kv, "connack", ck);
-            if ((v = map_get(kv, "reason")) &&
-                get_reason(c, v, "reason", RC_CONNACK, proto, true, &ce->reason,
-                           &ce->check_reason_is_error) == 0)
-                ce->check_reason = !ce->check_reason_is_error;
-            if ((v = map_get(kv, "session_present")) &&
-                get_bool(c, v, "session_present", &ce->session_present) == 0)
-                ce->check_session_present = true;
-            if ((v = map_get(kv, "properties")) &&
-                v5only(c, ci, map_key(kv, "properties"), "properties"))
-                get_prop_expects(c, v, RC_CONNACK, &ce->props, &ce->n_props);
-        }
-    } else if (!strcmp(kname, "suback") || !strcmp(kname, "unsuback")) {
-        bool sub = kname[0] == 's';
-        ea->kind = sub ? EX_SUBACK : EX_UNSUBACK;
-        static const char *const sk[] = {"reasons", NULL};
-        if (want_map(c, kv, kname)) {
-            map_check_keys(c, kv, kname, sk);
-            if ((v = map_get(kv, "reasons")) &&
-                (sub || v5only(c, ci, map_key(kv, "reasons"), "UNSUBACK reason codes")) &&
-                want_seq(c, v, "reasons")) {
-                suback_expect *se = &ea->u.suback;
-                se->reasons = xcalloc(v->n, 1);
-                for (size_t i = 0; se->reasons && i < v->n; i++)
-                    if (get_reason(c, v->items[i], "reasons", sub ? RC_SUBACK : RC_UNSUBACK, proto,
-                                   false, &se->reasons[se->n_reasons], NULL) == 0)
-                        se->n_reasons++;
-            }
-        }
-    } else if (!strcmp(kname, "message")) {
-        ea->kind = EX_MESSAGE;
-        parse_message(c, ci, kv, &ea->u.message, "message");
-    } else if (!strcmp(kname, "messages")) {
-        ea->kind = EX_MESSAGES;
-        ea->u.messages.in_order = true;
-        if (want_seq(c, kv, "messages")) {
-            if (kv->n == 0)
-                lerr(c, kv, "messages: at least one message (use nothing: D for none)");
-            if (kv->n > LOAD_MAX_STEPS) {
-                lerr(c, kv, "messages: at most %d in one step", LOAD_MAX_STEPS);
-                return;
-            }
-            ea->u.messages.items = xcalloc(kv->n, sizeof *ea->u.messages.items);
-            for (size_t i = 0; ea->u.messages.items && i < kv->n; i++)
-                parse_message(c, ci, kv->items[i], &ea->u.messages.items[ea->u.messages.n++],
-                              "messages item");
-        }
-    } else if (!strcmp(kname, "nothing")) {
-        ea->kind = EX_NOTHING;
-        if ((v = map_get(a, "within")))
-            lerr(c, map_key(a, "within"), "expect: the quiet period is the value of nothing "
-                                          "(nothing: 3s), not within");
-        get_duration(c, kv, "nothing", &ea->within);
-    } else if (!strcmp(kname, "disconnect")) {
-        ea->kind = EX_DISCONNECT;
-        static const char *const dk[] = {"reason", "properties", NULL};
-        if (v5only(c, ci, kn, "a DISCONNECT from the server") && want_map(c, kv, "disconnect")) {
-            map_check_keys(c, kv, "disconnect", dk);
-            disconnect_expect *de = &ea->u.disconnect;
-            if ((v = map_get(kv, "reason")) &&
-                get_reason(c, v, "reason", RC_DISCONNECT, MQTT_V5, false, &de->reason, NULL) == 0)
-                de->check_reason = true;
-            if ((v = map_get(kv, "properties")))
-                get_prop_expects(c, v, RC_DISCONNECT, &de->props, &de->n_props);
-        }
-    } else if (!strcmp(kname, "closed")) {
-        ea->kind = EX_CLOSED;
-        empty_args(c, kv, "closed");
-    } else if (!strcmp(kname, "alive")) {
-        ea->kind = EX_ALIVE;
-        empty_args(c, kv, "alive");
-    } else {
-        ea->kind = EX_ACK;
-        ack_expect *ae = &ea->u.ack;
-        ae->packet_type = ack_type(kname);
-        need(c, ci, CAP_SEE_ACKS, kn);
-        static const char *const ak[] = {"packet_id", "reason", NULL};
-        if (want_map(c, kv, kname)) {
-            map_check_keys(c, kv, kname, ak);
-            if ((v = map_get(kv, "packet_id")))
-                parse_packet_id_ref(c, v, &ae->packet_id);
-            uint8_t r;
-            if ((v = map_get(kv, "reason")) && v5only(c, ci, map_key(kv, "reason"), "reason") &&
-                get_reason(c, v, "reason", ae->packet_type <= MQTT_PUBREC ? RC_PUBACK : RC_PUBREL,
-                           MQTT_V5, false, &r, NULL) == 0) {
-                ae->reason.kind = NM_EQ;
-                ae->reason.lo = ae->reason.hi = r;
-            }
-        }
-    }
-
-    if ((v = map_get(a, "within")) && ea->kind != EX_NOTHING)
-        get_duration(c, v, "within", &ea->within);
-    if ((v = map_get(a, "after")) && get_duration(c, v, "after", &ea->after) == 0) {
-        ea->has_after = true;
-        if (ea->after.ref == DUR_LITERAL && ea->within.ref == DUR_LITERAL &&
-            ea->after.plus_ms >= ea->within.plus_ms)
-            lerr(c, v, "after (%lld ms) must be less than within (%lld ms)",
-                 (long long)ea->after.plus_ms, (long long)ea->within.plus_ms);
-    }
-    if ((v = map_get(a, "since")) && get_str(c, v, "since", &ea->since) == 0 &&
-        !name_in(c->marks, c->n_marks, ea->since)) {
-        char list[300];
-        size_t used = 0;
-        list[0] = 0;
-        for (size_t i = 0; i < c->n_marks && used + 40 < sizeof list; i++)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%.32s", i ? ", " : "",
-                                     c->marks[i]);
-        lerr(c, v, "since: undefined mark '%.60s' (marks of earlier steps: %s)", ea->since,
-             c->n_marks ? list : "none");
-    }
-    if ((v = map_get(a, "in_order"))) {
-        if (ea->kind != EX_MESSAGES)
-            lerr(c, map_key(a, "in_order"), "in_order only goes with messages");
-        else
-            get_bool(c, v, "in_order", &ea->u.messages.in_order);
-    }
 }
 
 /* ---- the list ---- */
@@ -724,7 +500,7 @@ static void parse_step(lctx *c, step_t *st, const ynode *item)
         parse_ack(c, st, ci, action, key, args);
         break;
     case 10: st->kind = ST_SEND; parse_send(c, st, ci, key, args); break;
-    default: st->kind = ST_EXPECT; parse_expect(c, st, ci, args); break;
+    default: st->kind = ST_EXPECT; ld_expect(c, st, ci, args); break;
     }
 }
 
@@ -753,7 +529,7 @@ void load_steps(lctx *c, const ynode *steps)
         st->pos = steps->items[i]->pos;
         parse_step(c, st, steps->items[i]);
         /* a mark names the end of its step, so later steps may use it */
-        if (st->mark && *st->mark && !name_in(c->marks, c->n_marks, st->mark))
-            push_name(c, &c->marks, &c->n_marks, st->mark);
+        if (st->mark && *st->mark && !ld_name_in(c->marks, c->n_marks, st->mark))
+            ld_push_name(c, &c->marks, &c->n_marks, st->mark);
     }
 }

@@ -1,0 +1,248 @@
+/* load_expect.c -- the `expect` step: one parser per kind of expectation and
+ * the timing window around it.
+ *
+ * What it is for: turning `CLIENT.expect: {...}` into expect_args, checking that
+ * exactly one expectation is named, that its keys and values fit it (a 3.1.1
+ * client gets no server DISCONNECT, a CONNACK no topic_alias), that `since`
+ * names an earlier mark and `$NAME` an earlier `save`, and noting the driver
+ * capabilities that judging it takes.
+ *
+ * What it is not: judging. The runner (expect.c) compares observations with
+ * what is built here.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mqtt/mqtt.h"
+#include "load_int.h"
+
+#define COMMON "mark", "spec", "level"
+
+/* ---- expectations ---- */
+
+static void parse_message(lctx *c, int ci, const ynode *m, message_expect *me, const char *what)
+{
+    static const char *const keys[] = {"topic", "payload", "payload_hex", "qos", "retain", "dup",
+                                       "packet_id", "properties", "subscription_ids",
+                                       "user_properties", "save", NULL};
+    me->retain = -1;
+    me->dup = -1;
+    me->pos = m->pos;
+    if (!want_map(c, m, what))
+        return;
+    map_check_keys(c, m, what, keys);
+    const ynode *v;
+    bool b;
+    if ((v = map_get(m, "topic")))
+        get_template(c, v, "topic", &me->topic, NULL);
+    ld_payload(c, m, &me->payload, &me->payload_len, true);
+    if ((v = map_get(m, "qos")))
+        get_num_match(c, v, "qos", 2, false, &me->qos);
+    if ((v = map_get(m, "retain")) && get_bool(c, v, "retain", &b) == 0)
+        me->retain = b;
+    if ((v = map_get(m, "dup")) && get_bool(c, v, "dup", &b) == 0) {
+        me->dup = b;
+        ld_need(c, ci, CAP_SEE_DUP, map_key(m, "dup"));
+    }
+    if ((v = map_get(m, "packet_id")) &&
+        get_num_match(c, v, "packet_id", 65535, true, &me->packet_id) == 0 &&
+        (me->packet_id.kind == NM_EQ || me->packet_id.kind == NM_RANGE) && me->packet_id.lo == 0 &&
+        me->packet_id.hi == 0)
+        lerr(c, v, "packet_id must be 1..65535, got 0 (a QoS 0 message has none: write absent)");
+    if ((v = map_get(m, "properties")) && ld_v5only(c, ci, map_key(m, "properties"), "properties"))
+        get_prop_expects(c, v, RC_PUBLISH, &me->props, &me->n_props);
+    if ((v = map_get(m, "subscription_ids")) &&
+        ld_v5only(c, ci, map_key(m, "subscription_ids"), "subscription_ids") &&
+        want_seq(c, v, "subscription_ids")) {
+        me->subscription_ids = xcalloc(v->n, sizeof *me->subscription_ids);
+        for (size_t i = 0; me->subscription_ids && i < v->n; i++)
+            if (get_opt_u32(c, v->items[i], "subscription id", 1, MQTT_MAX_VARINT,
+                            &me->subscription_ids[me->n_subscription_ids]) == 0)
+                me->n_subscription_ids++;
+    }
+    if ((v = map_get(m, "user_properties")) &&
+        ld_v5only(c, ci, map_key(m, "user_properties"), "user_properties"))
+        get_user_props(c, v, &me->user_props, &me->n_user_props);
+    if ((v = map_get(m, "save")) && get_str(c, v, "save", &me->save) == 0) {
+        if (!*me->save || me->save[0] == '$')
+            lerr(c, v, "save: a name such as m1 (without $)");
+        else if (saved_defined(c, me->save))
+            lerr(c, v, "save: '%.60s' is already saved by an earlier step", me->save);
+        else
+            ld_push_name(c, &c->saved, &c->n_saved, me->save);
+    }
+}
+
+static const char *const expect_kinds[] = {"connack", "suback", "unsuback", "message", "messages",
+                                           "nothing", "puback", "pubrec", "pubrel", "pubcomp",
+                                           "disconnect", "closed", "alive", NULL};
+
+static bool empty_args(lctx *c, const ynode *v, const char *what)
+{
+    if (ynode_is_null(v) || (v->type == YN_MAP && v->n == 0))
+        return true;
+    if (v->type == YN_MAP)
+        lerr(c, v->items[0], "unknown key '%.60s' in %s (allowed: none, write %s: {})",
+             v->items[0]->str, what, what);
+    else
+        lerr(c, v, "%s: expected {}, got %s", what, ynode_type_name(v));
+    return false;
+}
+
+void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
+{
+    static const char *const keys[] = {"connack", "suback", "unsuback", "message", "messages",
+                                       "nothing", "puback", "pubrec", "pubrel", "pubcomp",
+                                       "disconnect", "closed", "alive", "within", "after", "since",
+                                       "in_order", COMMON, NULL};
+    expect_args *ea = &st->u.expect;
+    ea->within.plus_ms = 5000;
+    ea->within.times = 1;
+    ea->within.client = -1;
+    ea->within.pos = a->pos;
+    if (!want_map(c, a, "expect"))
+        return;
+    map_check_keys(c, a, "expect", keys);
+    const ynode *kn = NULL, *kv = NULL;
+    for (size_t i = 0; i + 1 < a->n; i += 2)
+        for (const char *const *k = expect_kinds; *k; k++)
+            if (!strcmp(a->items[i]->str, *k)) {
+                if (kn) {
+                    lerr(c, a->items[i], "expect: one expectation per step, but both '%s' and '%s'",
+                         kn->str, a->items[i]->str);
+                    return;
+                }
+                kn = a->items[i];
+                kv = a->items[i + 1];
+            }
+    if (!kn) {
+        lerr(c, a, "expect: needs one of connack, suback, unsuback, message, messages, nothing, "
+                   "puback, pubrec, pubrel, pubcomp, disconnect, closed, alive");
+        return;
+    }
+    const char *kname = kn->str;
+    const ynode *v;
+    uint8_t proto = c->s->clients[ci].protocol;
+    if (!strcmp(kname, "connack")) {
+        ea->kind = EX_CONNACK;
+        connack_expect *ce = &ea->u.connack;
+        static const char *const ck[] = {"reason", "session_present", "properties", NULL};
+        if (want_map(c, kv, "connack")) {
+            map_check_keys(c, kv, "connack", ck);
+            if ((v = map_get(kv, "reason")) &&
+                get_reason(c, v, "reason", RC_CONNACK, proto, true, &ce->reason,
+                           &ce->check_reason_is_error) == 0)
+                ce->check_reason = !ce->check_reason_is_error;
+            if ((v = map_get(kv, "session_present")) &&
+                get_bool(c, v, "session_present", &ce->session_present) == 0)
+                ce->check_session_present = true;
+            if ((v = map_get(kv, "properties")) &&
+                ld_v5only(c, ci, map_key(kv, "properties"), "properties"))
+                get_prop_expects(c, v, RC_CONNACK, &ce->props, &ce->n_props);
+        }
+    } else if (!strcmp(kname, "suback") || !strcmp(kname, "unsuback")) {
+        bool sub = kname[0] == 's';
+        ea->kind = sub ? EX_SUBACK : EX_UNSUBACK;
+        static const char *const sk[] = {"reasons", NULL};
+        if (want_map(c, kv, kname)) {
+            map_check_keys(c, kv, kname, sk);
+            if ((v = map_get(kv, "reasons")) &&
+                (sub || ld_v5only(c, ci, map_key(kv, "reasons"), "UNSUBACK reason codes")) &&
+                want_seq(c, v, "reasons")) {
+                suback_expect *se = &ea->u.suback;
+                se->reasons = xcalloc(v->n, 1);
+                for (size_t i = 0; se->reasons && i < v->n; i++)
+                    if (get_reason(c, v->items[i], "reasons", sub ? RC_SUBACK : RC_UNSUBACK, proto,
+                                   false, &se->reasons[se->n_reasons], NULL) == 0)
+                        se->n_reasons++;
+            }
+        }
+    } else if (!strcmp(kname, "message")) {
+        ea->kind = EX_MESSAGE;
+        parse_message(c, ci, kv, &ea->u.message, "message");
+    } else if (!strcmp(kname, "messages")) {
+        ea->kind = EX_MESSAGES;
+        ea->u.messages.in_order = true;
+        if (want_seq(c, kv, "messages")) {
+            if (kv->n == 0)
+                lerr(c, kv, "messages: at least one message (use nothing: D for none)");
+            if (kv->n > LOAD_MAX_STEPS) {
+                lerr(c, kv, "messages: at most %d in one step", LOAD_MAX_STEPS);
+                return;
+            }
+            ea->u.messages.items = xcalloc(kv->n, sizeof *ea->u.messages.items);
+            for (size_t i = 0; ea->u.messages.items && i < kv->n; i++)
+                parse_message(c, ci, kv->items[i], &ea->u.messages.items[ea->u.messages.n++],
+                              "messages item");
+        }
+    } else if (!strcmp(kname, "nothing")) {
+        ea->kind = EX_NOTHING;
+        if ((v = map_get(a, "within")))
+            lerr(c, map_key(a, "within"), "expect: the quiet period is the value of nothing "
+                                          "(nothing: 3s), not within");
+        get_duration(c, kv, "nothing", &ea->within);
+    } else if (!strcmp(kname, "disconnect")) {
+        ea->kind = EX_DISCONNECT;
+        static const char *const dk[] = {"reason", "properties", NULL};
+        if (ld_v5only(c, ci, kn, "a DISCONNECT from the server") && want_map(c, kv, "disconnect")) {
+            map_check_keys(c, kv, "disconnect", dk);
+            disconnect_expect *de = &ea->u.disconnect;
+            if ((v = map_get(kv, "reason")) &&
+                get_reason(c, v, "reason", RC_DISCONNECT, MQTT_V5, false, &de->reason, NULL) == 0)
+                de->check_reason = true;
+            if ((v = map_get(kv, "properties")))
+                get_prop_expects(c, v, RC_DISCONNECT, &de->props, &de->n_props);
+        }
+    } else if (!strcmp(kname, "closed")) {
+        ea->kind = EX_CLOSED;
+        empty_args(c, kv, "closed");
+    } else if (!strcmp(kname, "alive")) {
+        ea->kind = EX_ALIVE;
+        empty_args(c, kv, "alive");
+    } else {
+        ea->kind = EX_ACK;
+        ack_expect *ae = &ea->u.ack;
+        ae->packet_type = ld_ack_type(kname);
+        ld_need(c, ci, CAP_SEE_ACKS, kn);
+        static const char *const ak[] = {"packet_id", "reason", NULL};
+        if (want_map(c, kv, kname)) {
+            map_check_keys(c, kv, kname, ak);
+            if ((v = map_get(kv, "packet_id")))
+                ld_packet_id_ref(c, v, &ae->packet_id);
+            uint8_t r;
+            if ((v = map_get(kv, "reason")) && ld_v5only(c, ci, map_key(kv, "reason"), "reason") &&
+                get_reason(c, v, "reason", ae->packet_type <= MQTT_PUBREC ? RC_PUBACK : RC_PUBREL,
+                           MQTT_V5, false, &r, NULL) == 0) {
+                ae->reason.kind = NM_EQ;
+                ae->reason.lo = ae->reason.hi = r;
+            }
+        }
+    }
+
+    if ((v = map_get(a, "within")) && ea->kind != EX_NOTHING)
+        get_duration(c, v, "within", &ea->within);
+    if ((v = map_get(a, "after")) && get_duration(c, v, "after", &ea->after) == 0) {
+        ea->has_after = true;
+        if (ea->after.ref == DUR_LITERAL && ea->within.ref == DUR_LITERAL &&
+            ea->after.plus_ms >= ea->within.plus_ms)
+            lerr(c, v, "after (%lld ms) must be less than within (%lld ms)",
+                 (long long)ea->after.plus_ms, (long long)ea->within.plus_ms);
+    }
+    if ((v = map_get(a, "since")) && get_str(c, v, "since", &ea->since) == 0 &&
+        !ld_name_in(c->marks, c->n_marks, ea->since)) {
+        char list[300];
+        size_t used = 0;
+        list[0] = 0;
+        for (size_t i = 0; i < c->n_marks && used + 40 < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%.32s", i ? ", " : "",
+                                     c->marks[i]);
+        lerr(c, v, "since: undefined mark '%.60s' (marks of earlier steps: %s)", ea->since,
+             c->n_marks ? list : "none");
+    }
+    if ((v = map_get(a, "in_order"))) {
+        if (ea->kind != EX_MESSAGES)
+            lerr(c, map_key(a, "in_order"), "in_order only goes with messages");
+        else
+            get_bool(c, v, "in_order", &ea->u.messages.in_order);
+    }
+}
