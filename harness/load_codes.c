@@ -366,7 +366,7 @@ int get_prop_expects(lctx *c, const ynode *n, unsigned packet, prop_expect **out
             p->num.kind = NM_ABSENT;
         } else if (v->type == YN_SCALAR && v->plain && !strcmp(v->str, "present")) {
             p->num.kind = NM_PRESENT;
-        } else if (get_str(c, v, d->name, &p->str) < 0) {
+        } else if (get_template(c, v, d->name, &p->str, NULL) < 0) {
             rc = -1;
         }
     }
