@@ -229,7 +229,8 @@ int main(int argc, char **argv)
     const char *defects = defect_enabled_names();
     if (*defects)
         log_warn("DEFECTS ON, this broker is wrong on purpose: %s", defects);
-    log_info("mqspec-broker %s listening on %s:%d", MQSPEC_VERSION, cfg.bind_addr, bound);
+    log_info("mqspec-broker %s", MQSPEC_VERSION);
+    log_info("mqspec-broker listening on %s:%d", cfg.bind_addr, bound);
     printf("listening %s %d\n", cfg.bind_addr, bound);
     fflush(stdout);
 

@@ -72,12 +72,11 @@ def with_broker(binary, defects, body):
     log = os.environ.get('BROKER_LOG', os.devnull)
     b = Broker(binary, defects=defects, config=f.name, log=log, verbose=log != os.devnull)
     try:
-        return body(b.port)
+        out = body(b.port)
     finally:
         rc = b.stop()
         os.unlink(f.name)
-        if rc not in (0, None):
-            print('# broker exited with %s' % rc)
+    return out, rc
 
 
 def all_pass(binary):
@@ -88,7 +87,7 @@ def all_pass(binary):
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(table)) as ex:
             futs = [ex.submit(run_one, port, name, fn, i) for i, (name, fn) in enumerate(table)]
             return [f.result() for f in futs]
-    results = with_broker(binary, [], body)
+    results, rc = with_broker(binary, [], body)
     failed = 0
     for i, ((name, _), (err, dt)) in enumerate(zip(table, results), 1):
         if err:
@@ -96,7 +95,11 @@ def all_pass(binary):
             print('not ok %d - %s (%.1f s)\n#   %s' % (i, name, dt, err))
         else:
             print('ok %d - %s (%.1f s)' % (i, name, dt))
-    print('ok %d - broker stopped cleanly on SIGTERM' % (len(table) + 1))
+    if rc == 0:
+        print('ok %d - broker exits 0 on SIGTERM' % (len(table) + 1))
+    else:
+        failed += 1
+        print('not ok %d - broker exits 0 on SIGTERM\n#   exit status %s' % (len(table) + 1, rc))
     return failed
 
 
@@ -107,7 +110,7 @@ def defects_caught(binary):
     def run_defect(defect):
         def body(port):
             return [(c, run_one(port, c, byname[c], i)) for i, c in enumerate(CATCHES[defect])]
-        return with_broker(binary, [defect], body)
+        return with_broker(binary, [defect], body)[0]
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
         futs = {d: ex.submit(run_defect, d) for d in CATCHES}
         failed = 0
