@@ -158,13 +158,11 @@ uint64_t loop_timer_at(loop_t *l, int64_t when, loop_timer_fn fn, void *ud)
         l->heap = nh;
         l->capheap = cap;
     }
-    timer_t_ *t = &l->heap[l->nheap];
-    t->when = when;
-    t->id = l->next_id++;
-    t->fn = fn;
-    t->ud = ud;
+    /* Read the id before sifting: heap_up moves the new entry. */
+    uint64_t id = l->next_id++;
+    l->heap[l->nheap] = (timer_t_){.when = when, .id = id, .fn = fn, .ud = ud};
     heap_up(l->heap, l->nheap++);
-    return t->id;
+    return id;
 }
 
 void loop_timer_cancel(loop_t *l, uint64_t id)

@@ -219,17 +219,6 @@ static void on_trace(void *ud, const trace_line *t)
     e->hex = t->bytes ? hex_of(t->bytes, t->len) : NULL;
 }
 
-static void trace_note(client_rt *c, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = buf};
-    on_trace(c, &t);
-}
-
 /* ---- inbox ------------------------------------------------------------------ */
 
 static void inbox_clear(inbox_t *in)
@@ -520,12 +509,10 @@ static void on_observe(void *ud, obs_t *o)
 {
     client_rt *c = ud;
     sc_run *sr = c->sr;
+    /* The drivers trace closes and undecodable input themselves. */
     if (o->kind == OBS_CLOSED) {
         c->open = false;
-        trace_note(c, "connection closed: %s", o->text);
-    } else if (o->kind == OBS_BAD_PACKET) {
-        trace_note(c, "bad packet from the broker: %s", o->text);
-    } else if (o->pkt.type == MQTT_CONNACK) {
+    } else if (o->kind == OBS_PACKET && o->pkt.type == MQTT_CONNACK) {
         const mqtt_prop *p = mqtt_props_find(&o->pkt.u.connack.props, MQTT_PROP_SESSION_EXPIRY);
         c->sei_granted.set = p != NULL;
         c->sei_granted.v = p ? p->num : 0;
@@ -975,6 +962,15 @@ static void advance(sc_run *sr)
     do {
         sr->advance_again = false;
         while (sr->phase != PH_DONE) {
+            if (sr->stopped) {
+                clear_wait(sr);
+                if (sr->phase == PH_STEPS) {
+                    start_cleanup(sr);
+                    continue;
+                }
+                scenario_end(sr);
+                break;
+            }
             if (sr->waiting != WF_NONE) {
                 const step_t *st = cur_step(sr);
                 if (sr->waiting == WF_EXPECT) {
@@ -1001,15 +997,8 @@ static void advance(sc_run *sr)
                     break;
                 }
             }
-            if (sr->stopped) {
-                clear_wait(sr);
-                if (sr->phase == PH_STEPS) {
-                    start_cleanup(sr);
-                    continue;
-                }
-                scenario_end(sr);
-                break;
-            }
+            if (sr->stopped)
+                continue;
             if (sr->step >= sr->n_steps) {
                 if (sr->phase == PH_STEPS) {
                     start_cleanup(sr);
