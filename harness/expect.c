@@ -294,6 +294,11 @@ static judgement judge_suback(sc_run *sr, const step_t *st, bool final, verdict_
     c->inbox.taken[i] = true;
     const mqtt_suback *sa = &c->inbox.items[i]->pkt.u.suback;
     mqtt_describe(&c->inbox.items[i]->pkt, d->observed, sizeof d->observed);
+    if (!(c->inbox.items[i]->seen & OBS_SEEN_REASON_CODES)) {
+        snprintf(d->observed, sizeof d->observed, "the %s driver cannot see %s reason codes",
+                 c->drv->name, mqtt_type_name(type));
+        return J_ERROR;
+    }
     if (sa->count != e->n_reasons)
         return J_VIOLATED;
     for (size_t k = 0; k < e->n_reasons; k++)

@@ -149,6 +149,9 @@ void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
             if ((v = map_get(kv, "reasons")) &&
                 (sub || ld_v5only(c, ci, map_key(kv, "reasons"), "UNSUBACK reason codes")) &&
                 want_seq(c, v, "reasons")) {
+                /* libmosquitto 2.0 does not report UNSUBACK reason codes. */
+                if (!sub)
+                    ld_need(c, ci, CAP_SEE_ACKS, kn);
                 suback_expect *se = &ea->u.suback;
                 se->reasons = xcalloc(v->n, 1);
                 for (size_t i = 0; se->reasons && i < v->n; i++)

@@ -36,7 +36,8 @@ typedef enum level { LEVEL_MUST, LEVEL_SHOULD, LEVEL_MAY } level_t;
 enum cap {
     CAP_MANUAL_ACK    = 1u << 0,  /* withhold / send PUBACK, PUBREC, PUBREL, PUBCOMP on demand */
     CAP_SEE_DUP       = 1u << 1,  /* observe the DUP flag of received PUBLISH */
-    CAP_SEE_ACKS      = 1u << 2,  /* observe inbound PUBREL / PUBACK / PUBREC / PUBCOMP as events */
+    CAP_SEE_ACKS      = 1u << 2,  /* observe inbound PUBREL / PUBACK / PUBREC / PUBCOMP as events,
+                                   * and UNSUBACK reason codes */
     CAP_SEND_DUP      = 1u << 3,  /* send a PUBLISH with DUP 1 and a chosen packet id */
     CAP_RAW_BYTES     = 1u << 4,  /* send arbitrary bytes */
     CAP_RESET         = 1u << 5,  /* close with RST instead of FIN */
