@@ -105,6 +105,9 @@ void scenario_result_free(scenario_result *s)
     }
     free(s->trace);
     free_strv(s->notes, s->n_notes);
+    free(s->ns);
+    free_strv(s->client_names, s->n_clients);
+    free_strv(s->client_ids, s->n_clients);
     /* Leave it empty rather than dangling, so a second free is harmless. */
     memset(s, 0, sizeof *s);
 }

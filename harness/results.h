@@ -78,6 +78,11 @@ typedef struct scenario_result {
     size_t n_trace;
     char **notes;               /* observations worth reporting (info) */
     size_t n_notes;
+    /* The concrete names of this run, so a failure can be replayed exactly. */
+    char *ns;                   /* what {ns} expanded to */
+    char **client_names;        /* scenario client names ... */
+    char **client_ids;          /* ... and the client ids they used */
+    size_t n_clients;
 } scenario_result;
 
 typedef struct run_result {

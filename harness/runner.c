@@ -1207,6 +1207,14 @@ static void start_scenario(run_state *rs, size_t index)
             missing = c->def->name;
     }
     r->drivers = drivers_text(sr);
+    r->ns = strdup(sr->ns);
+    r->client_names = calloc(sr->n_clients ? sr->n_clients : 1, sizeof *r->client_names);
+    r->client_ids = calloc(sr->n_clients ? sr->n_clients : 1, sizeof *r->client_ids);
+    for (size_t i = 0; r->client_names && r->client_ids && i < sr->n_clients; i++) {
+        r->client_names[i] = strdup(sr->clients[i].def->name);
+        r->client_ids[i] = strdup(sr->clients[i].client_id);
+        r->n_clients = i + 1;
+    }
     if (missing || !r->drivers) {
         sr->stopped = true;
         record(sr, V_ERROR, "a driver with the capabilities the steps need",
