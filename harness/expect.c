@@ -380,7 +380,7 @@ static bool message_matches(sc_run *sr, const message_expect *m, const obs_t *o,
         ok = false;
         sb(why, "; packet id is %u", p->packet_id);
     }
-    char scratch[256];
+    char scratch[256] = "";
     sbuf ignore = {scratch, sizeof scratch, 0};
     if (!props_ok(sr, m->props, m->n_props, &p->props, &ignore, why))
         ok = false;
@@ -454,7 +454,7 @@ static judgement judge_message(sc_run *sr, const step_t *st, bool final, verdict
     client_rt *c = client_of(sr, st);
     sbuf exp = {d->expected, sizeof d->expected, 0};
     describe_message_expect(sr, m, &exp);
-    char scratch[256];
+    char scratch[256] = "";
     sbuf pexp = {scratch, sizeof scratch, 0};
     sbuf none = {d->observed, sizeof d->observed, 0};
     props_ok(sr, m->props, m->n_props, &(mqtt_props){0}, &pexp, &none);
@@ -611,7 +611,7 @@ static judgement judge_disconnect(sc_run *sr, const step_t *st, bool final, verd
            mqtt_reason_name(e->reason, MQTT_DISCONNECT, MQTT_V5));
     int i = find_packet(&c->inbox, MQTT_DISCONNECT);
     if (i < 0) {
-        char scratch[200];
+        char scratch[200] = "";
         sbuf pexp = {scratch, sizeof scratch, 0}, none = {d->observed, sizeof d->observed, 0};
         props_ok(sr, e->props, e->n_props, &(mqtt_props){0}, &pexp, &none);
         sb(&exp, "%s", scratch);
