@@ -40,6 +40,13 @@ struct config {
     bool allow_zero_length_client_id;
     bool has_server_keep_alive;
     uint16_t server_keep_alive;
+    struct user *users;             /* none: every client is accepted */
+    uint32_t nusers;
+};
+
+struct user {
+    char *name;
+    char *password;
 };
 
 extern struct config cfg;

@@ -69,6 +69,24 @@ static void add(mqtt_props *p, uint8_t id, uint32_t v)
         die_oom();
 }
 
+/* With `user` lines in the configuration, a CONNECT must name one of them
+ * with its password; without, everyone is accepted. There for scenarios that
+ * need a CONNECT the server refuses (A-06, A-07, B-06), not for security. */
+static bool credentials_ok(const mqtt_connect *cn)
+{
+    if (cfg.nusers == 0)
+        return true;
+    if (!cn->has_username || !cn->has_password)
+        return false;
+    for (uint32_t i = 0; i < cfg.nusers; i++) {
+        const struct user *u = &cfg.users[i];
+        if (mqtt_bytes_eq(cn->username, mqtt_str(u->name)) &&
+            mqtt_bytes_eq(cn->password, mqtt_str(u->password)))
+            return true;
+    }
+    return false;
+}
+
 static int second_connect(struct conn *c)
 {
     if (defect_on(D_SECOND_CONNECT_ACCEPTED)) {
@@ -99,6 +117,9 @@ int handle_connect(struct conn *c, mqtt_packet *p)
         if ((rm && rm->num == 0) || (mps && mps->num == 0))
             return refuse(c, MQTT_RC_PROTOCOL_ERROR, 0, "Receive Maximum or Maximum Packet Size of 0");
     }
+    if (!credentials_ok(cn))
+        return refuse(c, MQTT_RC_BAD_USER_OR_PASSWORD, MQTT_V311_BAD_CREDENTIALS,
+                      "bad user name or password");
     bool assigned = false;
     char *id;
     if (cn->client_id.len == 0) {

@@ -91,13 +91,19 @@ static int load_config(const char *path)
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
-        char key[64], val[256], extra[8];
-        int n = sscanf(line, "%63s %255s %7s", key, val, extra);
+        char key[64], val[256], val2[256], extra[8];
+        int n = sscanf(line, "%63s %255s %255s %7s", key, val, val2, extra);
         if (n <= 0)
             continue;
         uint32_t u = 0;
         int rc = -1;
-        if (n != 2) {
+        if (!strcmp(key, "user") && n == 3) {
+            cfg.users = xrealloc(cfg.users, (cfg.nusers + 1) * sizeof *cfg.users);
+            cfg.users[cfg.nusers].name = xstrdup(val);
+            cfg.users[cfg.nusers].password = xstrdup(val2);
+            cfg.nusers++;
+            rc = 0;
+        } else if (n != 2) {
             rc = -1;
         } else if (!strcmp(key, "max_clients")) {
             rc = parse_u32(val, 1, 1000000, &cfg.max_clients);
@@ -246,6 +252,11 @@ int main(int argc, char **argv)
     ev_io_del(&sig_io);
     close(sig_io.fd);
     ev_shutdown();
+    for (uint32_t i = 0; i < cfg.nusers; i++) {
+        free(cfg.users[i].name);
+        free(cfg.users[i].password);
+    }
+    free(cfg.users);
     log_info("stopped");
     return rc;
 }
