@@ -495,6 +495,44 @@ def check_takeover(port, ns):
     c2.disconnect()
 
 
+def check_takeover_storm(port, ns):
+    t = ns + '/f8'
+    c, _ = sub_client(port, ns + 'a', sei=300, topic=t)
+    p = pub_client(port, ns)
+    p.publish(t, 'm1', qos=1)
+    first = c.expect(PUBLISH)
+    conns = [c]
+    for i in range(6):              # pipelined: no CONNACK awaited in between
+        x = Client(port, name='c%d' % i)
+        x.send(connect(ns + 'a', clean=False, p=[(SEI, 300)]))
+        conns.append(x)
+    last = conns[-1]
+    ca = last.expect(CONNACK)
+    eq('final Session Present', True, ca.sp)
+    m = last.expect(PUBLISH)
+    eq('in-flight message survives the storm', ('m1', True, first.pid), (m.payload, m.dup, m.pid))
+    for x in conns[:-1]:
+        closed, got = x.closed()
+        ok('%s closed' % x.name, closed)
+        ok('%s ended with DISCONNECT 0x8E' % x.name, got and (got[-1].type, got[-1].reason) == (DISCONNECT, 0x8E))
+    last.send(ack(PUBACK, m.pid))
+    last.ping()
+    last.disconnect()
+    p.disconnect()
+
+
+def check_will_on_reset(port, ns):
+    import socket
+    import struct
+    w = will_watch(port, ns)
+    c = Client(port, name='c')
+    c.connect(ns + 'a', will={'topic': ns + '/will', 'payload': 'rst'})
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    c.close()
+    eq('Will after a reset', 'rst', w.expect(PUBLISH).payload)
+    w.disconnect()
+
+
 def check_takeover_sei0_not_inherited(port, ns):
     w = will_watch(port, ns)
     t = ns + '/f4'
