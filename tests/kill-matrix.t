@@ -1,0 +1,89 @@
+#!/usr/bin/perl
+# Proof that the scenarios can fail: every deliberate defect of mqspec-broker
+# (mqspec-broker --defect list) must make at least one scenario fail, while the
+# same broker without defects passes every scenario (tests/suite-bundled.t).
+# Prints the defect x scenario kill matrix as TAP comments.
+#
+# A defect is "caught" by a scenario whose verdict is fail or warn against the
+# broker with that defect. An error verdict is not a catch: it means mqspec
+# could not judge.
+use strict;
+use warnings;
+use JSON::PP;
+use File::Temp qw(tempdir);
+use IO::Handle;
+use FindBin;
+chdir "$FindBin::Bin/.." or die;
+
+# Defects whose rule needs a broker configuration no scenario can assume;
+# each is checked packet by packet in tests/broker-raw.t instead.
+my %elsewhere = (
+    'expiry-cap-not-reported' => 'needs max_session_expiry configured; tests/broker-raw.t checks it',
+);
+my $parallel = $ENV{KILL_MATRIX_PARALLEL} || 4;
+
+my $broker = 'build/mqspec-broker';
+unless (-x $broker) { print "1..0 # SKIP $broker not built\n"; exit 0; }
+my @defects = map { (split ' ', $_)[0] } grep { /\S/ } `$broker --defect list`;
+my $tmp = tempdir(CLEANUP => 1);
+
+# Runs the whole suite against a broker with one defect; leaves JSON in $tmp.
+sub run_one {
+    my ($defect) = @_;
+    my $pid = open(my $out, '-|', "exec $broker -p 0 --defect $defect 2>/dev/null") or die "start: $!";
+    my $port;
+    while (my $line = <$out>) { if ($line =~ /^listening \S+ (\d+)/) { $port = $1; last; } }
+    die "broker with $defect did not start\n" unless $port;
+    system("build/mqspec run -j 16 --broker mqtt://127.0.0.1:$port --json $tmp/$defect.json scenarios >$tmp/$defect.tap 2>&1");
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+}
+
+my @queue = grep { !$elsewhere{$_} } @defects;
+my %running;
+while (@queue || %running) {
+    while (@queue && keys(%running) < $parallel) {
+        my $d = shift @queue;
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) { run_one($d); exit 0; }
+        $running{$pid} = $d;
+    }
+    my $done = waitpid(-1, 0);
+    delete $running{$done};
+}
+
+my (@ids, %killers, $n);
+for my $d (@defects) {
+    next if $elsewhere{$d};
+    my $f = "$tmp/$d.json";
+    next unless -s $f;
+    open my $j, '<', $f or next;
+    my $doc = decode_json(do { local $/; <$j> });
+    @ids = map { $_->{id} } @{$doc->{scenarios}} unless @ids;
+    $killers{$d} = { map { $_->{id} => $_->{verdict} } grep { $_->{verdict} =~ /^(fail|warn)$/ } @{$doc->{scenarios}} };
+}
+
+print "# kill matrix: rows are defects, columns scenarios (X = caught, e = error)\n";
+my %col; @col{@ids} = (1 .. @ids);
+for my $i (0 .. $#ids) { printf "# %3d %s\n", $i + 1, $ids[$i]; }
+my $header = join '', map { $_ % 10 } 1 .. @ids;
+printf "# %-32s %s\n", '', $header;
+for my $d (@defects) {
+    if ($elsewhere{$d}) { printf "# %-32s (%s)\n", $d, $elsewhere{$d}; next; }
+    my $f = "$tmp/$d.json";
+    my %verdict;
+    if (-s $f) { open my $j, '<', $f; %verdict = map { $_->{id} => $_->{verdict} } @{decode_json(do { local $/; <$j> })->{scenarios}}; }
+    my $row = join '', map { my $v = $verdict{$_} // '?'; $v =~ /^(fail|warn)$/ ? 'X' : $v eq 'error' ? 'e' : '.' } @ids;
+    printf "# %-32s %s\n", $d, $row;
+}
+STDOUT->flush;
+
+my $t = 0;
+for my $d (@defects) {
+    $t++;
+    if ($elsewhere{$d}) { print "ok $t - $d # SKIP $elsewhere{$d}\n"; next; }
+    my @k = sort keys %{$killers{$d} // {}};
+    if (@k) { print "ok $t - $d is caught by " . scalar(@k) . " scenario(s): " . join(', ', @k[0 .. ($#k < 2 ? $#k : 2)]) . (@k > 3 ? ', ...' : '') . "\n"; }
+    else { print "not ok $t - $d is caught by no scenario\n"; }
+}
+print "1..$t\n";
