@@ -26,6 +26,21 @@ static bool is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A directory as a reader wants to see it in FILE:LINE:COL messages: without
+ * "bin/../", and relative to the working directory when it is below it. */
+static const char *tidy_dir(char *buf, size_t cap)
+{
+    char real[PATH_MAX], cwd[PATH_MAX];
+    if (!realpath(buf, real))
+        return buf;
+    size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+    if (n && !strncmp(real, cwd, n) && real[n] == '/')
+        snprintf(buf, cap, "%s", real + n + 1);
+    else
+        snprintf(buf, cap, "%s", real);
+    return buf;
+}
+
 const char *default_scenarios_dir(void)
 {
     static char buf[PATH_MAX + 64];
@@ -42,11 +57,11 @@ const char *default_scenarios_dir(void)
             /* in the source tree: build/mqspec -> scenarios/ */
             snprintf(buf, sizeof buf, "%s/../scenarios", exe);
             if (is_dir(buf))
-                return buf;
+                return tidy_dir(buf, sizeof buf);
             /* installed: PREFIX/bin/mqspec -> PREFIX/share/mqspec/scenarios */
             snprintf(buf, sizeof buf, "%s/../share/mqspec/scenarios", exe);
             if (is_dir(buf))
-                return buf;
+                return tidy_dir(buf, sizeof buf);
         }
     }
     return "scenarios";

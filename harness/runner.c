@@ -1037,6 +1037,11 @@ static void start_cleanup(sc_run *sr)
         free_connection(&sr->clients[i]);
     sr->phase = PH_CLEANUP;
     sr->stopped = false;
+    if (sr->n_clients > 0) {
+        trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE,
+                        .text = "--- clean-up: ending the sessions this scenario made ---"};
+        on_trace(&sr->clients[0], &t);
+    }
     bool retained_cleared = false;
     for (size_t i = 0; i < sr->n_clients; i++) {
         client_rt *c = &sr->clients[i];
