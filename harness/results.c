@@ -108,6 +108,8 @@ void scenario_result_free(scenario_result *s)
     free(s->ns);
     free_strv(s->client_names, s->n_clients);
     free_strv(s->client_ids, s->n_clients);
+    free(s->baseline_reason);
+    free(s->baseline_link);
     /* Leave it empty rather than dangling, so a second free is harmless. */
     memset(s, 0, sizeof *s);
 }
@@ -122,6 +124,12 @@ void run_result_free(run_result *r)
     free(r->harness_version);
     free(r->broker_url);
     free(r->run_prefix);
+    free(r->scenarios_sha256);
+    free(r->broker_announced);
+    free(r->profile);
+    free(r->protocols);
+    free(r->timing);
+    free(r->baseline_file);
     run_result_init(r);
 }
 

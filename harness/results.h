@@ -83,6 +83,11 @@ typedef struct scenario_result {
     char **client_names;        /* scenario client names ... */
     char **client_ids;          /* ... and the client ids they used */
     size_t n_clients;
+    /* Set when the broker's baseline lists this scenario (harness/baseline.h):
+     * a fail became V_KNOWN; any other verdict keeps its own, and a pass means
+     * the entry is stale. NULL when not listed. */
+    char *baseline_reason;
+    char *baseline_link;        /* the vendor's issue, or NULL */
 } scenario_result;
 
 typedef struct run_result {
@@ -94,6 +99,15 @@ typedef struct run_result {
     scenario_result *items;
     size_t n_items;
     size_t counts[V__COUNT];
+    /* What a report needs to say what exactly was run, against what. Each is
+     * NULL (or 0) when unknown, e.g. in results saved by an older mqspec. */
+    char *scenarios_sha256;     /* hex SHA-256 over the scenario files' bytes, in path order */
+    size_t n_scenario_files;
+    char *broker_announced;     /* CONNACK properties of the first accepted MQTT 5 connection */
+    char *profile;              /* the broker profile the run used ("ejabberd") */
+    char *protocols;            /* versions the broker was taken to speak ("3.1.1"); NULL = all */
+    char *timing;               /* the run's timing settings, one line */
+    char *baseline_file;        /* the baseline applied, or NULL */
 } run_result;
 
 void run_result_init(run_result *r);

@@ -135,6 +135,29 @@ static void write_scenario(FILE *out, const scenario_result *s)
         fputc('}', out);
     }
     fprintf(out, "%s]", s->n_trace ? "\n      " : "");
+
+    /* Added in 0.1 without a schema bump: readers ignore keys they do not know. */
+    jkv_str(out, in, false, "ns", s->ns);
+    fprintf(out, ",\n%s\"client_names\": [", in);
+    for (size_t i = 0; i < s->n_clients; i++) {
+        fputs(i ? ", " : "", out);
+        jstr(out, s->client_names ? s->client_names[i] : NULL);
+    }
+    fprintf(out, "],\n%s\"client_ids\": [", in);
+    for (size_t i = 0; i < s->n_clients; i++) {
+        fputs(i ? ", " : "", out);
+        jstr(out, s->client_ids ? s->client_ids[i] : NULL);
+    }
+    fprintf(out, "],\n%s\"baseline\": ", in);
+    if (s->baseline_reason || s->baseline_link) {
+        fputs("{\"reason\": ", out);
+        jstr(out, s->baseline_reason);
+        fputs(", \"link\": ", out);
+        jstr(out, s->baseline_link);
+        fputc('}', out);
+    } else {
+        fputs("null", out);
+    }
     fputs("\n    }", out);
 }
 
@@ -148,8 +171,19 @@ int json_write_stream(FILE *out, const run_result *r)
     fputs("}", out);
     fprintf(out, ",\n  \"broker\": {\"url\": ");
     jstr(out, r->broker_url);
+    fputs(", \"announced\": ", out);
+    jstr(out, r->broker_announced);
+    fputs(", \"profile\": ", out);
+    jstr(out, r->profile);
+    fputs(", \"protocols\": ", out);
+    jstr(out, r->protocols);
     fputs("}", out);
     jkv_str(out, in, false, "run_prefix", r->run_prefix);
+    fprintf(out, ",\n  \"scenario_set\": {\"sha256\": ");
+    jstr(out, r->scenarios_sha256);
+    fprintf(out, ", \"files\": %zu}", r->n_scenario_files);
+    jkv_str(out, in, false, "timing", r->timing);
+    jkv_str(out, in, false, "baseline", r->baseline_file);
 
     /* 0 is what an unset time_t looks like: say unknown, not 1970. */
     char when[32];

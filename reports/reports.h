@@ -48,4 +48,45 @@ int json_write(const char *path, const run_result *r, char *err, size_t errcap);
 /* The same document on an open stream. Returns 0, or -1 if a write failed. */
 int json_write_stream(FILE *out, const run_result *r);
 
+/* Reads a document written by json_write back into *out (initialised here;
+ * free with run_result_free). Strict JSON; unknown keys are ignored; the
+ * schema must be RESULTS_JSON_SCHEMA. Returns 0, or -1 with
+ * "FILE:LINE:COL: message" in err. path "-" reads stdin. */
+int json_read_file(const char *path, run_result *out, char *err, size_t errcap);
+int json_read_string(const char *name, const char *text, size_t len, run_result *out, char *err,
+                     size_t errcap);
+
+/* ---- documents for people and CI (docs/reports.md) ----
+ * Each writes the whole file beside its name and renames it into place
+ * ("-" = stdout) and returns 0, or -1 with a one-line message in err. */
+
+typedef struct report_opts {
+    /* The reproducers' folder relative to the report ("repro"), to link each
+     * failure to its YAML; NULL when none were written. */
+    const char *repro_rel;
+} report_opts;
+
+/* JUnit XML: one <testsuite> per area (per broker and area for several runs). */
+int junit_write(const char *path, const run_result *const *runs, size_t nruns, char *err,
+                size_t errcap);
+
+/* One run, self-contained HTML (inline CSS, no scripts, no network). */
+int html_write(const char *path, const run_result *r, const report_opts *o, char *err,
+               size_t errcap);
+/* The same content in Markdown, for issues, pull requests and docs/. */
+int md_write(const char *path, const run_result *r, const report_opts *o, char *err, size_t errcap);
+
+/* Scenarios x brokers, rows where the brokers differ marked, and a summary
+ * per statement. */
+int html_matrix_write(const char *path, const run_result *const *runs, size_t nruns, char *err,
+                      size_t errcap);
+int md_matrix_write(const char *path, const run_result *const *runs, size_t nruns, char *err,
+                    size_t errcap);
+
+/* ---- reproducers (reports/repro.c) ----
+ * For each failed scenario (fail or known) of r, DIR/ID.yaml: the scenario's
+ * source with this run's names filled in and client ids pinned. Returns the
+ * number written, or -1 with a message in err. */
+int repro_write_all(const char *dir, const run_result *r, char *err, size_t errcap);
+
 #endif
