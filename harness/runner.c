@@ -302,7 +302,9 @@ static void record(sc_run *sr, verdict_t v, const char *expected, const char *ob
 {
     const step_t *st = cur_step(sr);
     if (sr->phase == PH_CLEANUP) {
-        sr_note(sr, "clean-up step %zu: %s", sr->step + 1, observed);
+        sr_note(sr, "clean-up step %zu%s%s: expected %s; observed %s", sr->step + 1,
+                st && st->spec ? ", " : "", st && st->spec ? st->spec : "",
+                expected ? expected : "", observed ? observed : "");
         sr->stopped = true;
         return;
     }
@@ -1068,6 +1070,23 @@ static void start_cleanup(sc_run *sr)
             p->u.publish.retain = true;
         }
         retained_cleared = true;
+        cleanup_push(sr, ST_DISCONNECT, (int)i);
+        /* Isolation check: the session must really be gone. */
+        st = cleanup_push(sr, ST_CONNECT, (int)i);
+        if (!st)
+            break;
+        st->u.connect.clean_start = false;
+        st->u.connect.keep_alive = 60;
+        if (c->def->protocol == MQTT_V5)
+            st->u.connect.session_expiry = (opt_u32){true, 0};
+        st = cleanup_push(sr, ST_EXPECT, (int)i);
+        if (!st)
+            break;
+        st->u.expect.kind = EX_CONNACK;
+        st->u.expect.u.connack.check_session_present = true;
+        st->u.expect.u.connack.session_present = false;
+        st->u.expect.within.plus_ms = 5000;
+        st->spec = "isolation: no session may outlive its scenario";
         cleanup_push(sr, ST_DISCONNECT, (int)i);
     }
     sr->steps = sr->cleanup;
