@@ -187,12 +187,20 @@ baseline_effect baseline_apply(const baseline *b, scenario_result *s)
     s->baseline_link = e->link ? strdup(e->link) : NULL;
     if (s->verdict == V_FAIL) {
         s->verdict = V_KNOWN;
-        if (!s->reason) {
-            size_t len = strlen(e->reason) + strlen(e->statement) + 8;
-            s->reason = malloc(len);
-            if (s->reason)
-                snprintf(s->reason, len, "%s (%s)", e->reason, e->statement);
+        /* The baseline's reason is what a reader of "known" needs first; what
+         * the runner said about the failure stays, as a note. */
+        if (s->reason) {
+            size_t len = strlen(s->reason) + 32;
+            char *note = malloc(len);
+            if (note)
+                snprintf(note, len, "the failure: %s", s->reason);
+            add_note(s, note);
+            free(s->reason);
         }
+        size_t len = strlen(e->reason) + strlen(e->statement) + 8;
+        s->reason = malloc(len);
+        if (s->reason)
+            snprintf(s->reason, len, "%s (%s)", e->reason, e->statement);
         return BASELINE_KNOWN;
     }
     char buf[512];

@@ -22,7 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../mqtt/mqtt.h"
+#include "../reports/common.h"
+#include "../reports/outputs.h"
 #include "../reports/reports.h"
+#include "baseline.h"
 #include "cli.h"
 #include "runner.h"
 
@@ -46,6 +50,12 @@ static void run_usage(FILE *f)
           "  --only PATTERN      only scenarios whose id matches the glob PATTERN\n"
           "                      (a PATTERN without * ? [ matches as a substring)\n"
           "  --json FILE         write the results as JSON (docs/results-json.md)\n"
+          "  --junit FILE        JUnit XML; --html FILE, --md FILE: the report (docs/reports.md)\n"
+          "  --repro DIR         a reproducer per failure (default: repro/ beside --html/--md)\n"
+          "  --baseline FILE     known failures of this broker (ci/baselines/NAME.yaml)\n"
+          "  --protocols LIST    versions the broker speaks: 5, 3.1.1 or 5,3.1.1 (default);\n"
+          "                      scenarios needing another are skipped\n"
+          "  --profile NAME      the broker's name in reports (ci/brokers/NAME.profile)\n"
           "  --username U        user name for every client that does not set one\n"
           "  --password P        password likewise\n"
           "  --cafile F, --capath D, --cert F, --key F, --insecure   TLS (mqtts://)\n"
@@ -274,15 +284,92 @@ static bool id_selected(const char *id, const char *pattern)
     return strstr(id, pattern) != NULL;
 }
 
+/* The run may leave some scenarios out (--protocols): TAP still numbers every
+ * scenario in file order, so the skipped ones are printed where they stand,
+ * between the ones the runner reports. */
 typedef struct tap_ctx {
     bool verbose;
+    run_result *res;            /* what the runner fills: the scenarios it runs */
+    run_result *skipped;        /* one slot per scenario of the set; verdict skip where not run */
+    const bool *is_skipped;     /* per scenario of the set */
+    const size_t *set_index;    /* runner index -> index in the set */
+    size_t n_set, printed;
+    const baseline *bl;
 } tap_ctx;
+
+static void tap_skipped_until(tap_ctx *t, size_t upto)
+{
+    for (; t->printed < upto; t->printed++)
+        if (t->is_skipped[t->printed])
+            tap_scenario(stdout, t->printed + 1, &t->skipped->items[t->printed], t->verbose);
+}
 
 static void on_finished(void *ud, size_t number, const scenario_result *r)
 {
-    const tap_ctx *t = ud;
-    tap_scenario(stdout, number, r, t->verbose);
+    tap_ctx *t = ud;
+    size_t at = t->set_index[number - 1];
+    tap_skipped_until(t, at);
+    /* The runner is done with this result; the baseline is applied before it
+     * is shown so that TAP, JSON and the documents agree. */
+    scenario_result *mine = &t->res->items[number - 1];
+    baseline_effect e = t->bl ? baseline_apply(t->bl, mine) : BASELINE_NONE;
+    tap_scenario(stdout, at + 1, mine, t->verbose);
+    if (e == BASELINE_PASSED)
+        printf("# baseline: %s is listed as a known failure but passed; remove it from %s\n",
+               mine->id, t->bl->file);
+    t->printed = at + 1;
+    (void)r;
     fflush(stdout);
+}
+
+/* Which versions a scenario's clients speak, against what the broker speaks. */
+static const char *protocol_gap(const scenario_t *sc, bool v5_ok, bool v311_ok)
+{
+    for (size_t i = 0; i < sc->n_clients; i++) {
+        if (sc->clients[i].protocol == MQTT_V5 && !v5_ok)
+            return "broker speaks MQTT 3.1.1 only";
+        if (sc->clients[i].protocol == MQTT_V311 && !v311_ok)
+            return "broker speaks MQTT 5.0 only";
+    }
+    return NULL;
+}
+
+static void fill_skipped(scenario_result *r, const scenario_t *sc, const char *why)
+{
+    r->id = strdup(sc->id);
+    r->title = strdup(sc->title);
+    r->file = strdup(sc->file);
+    r->spec = calloc(sc->n_spec ? sc->n_spec : 1, sizeof *r->spec);
+    for (size_t i = 0; r->spec && i < sc->n_spec; i++)
+        r->spec[r->n_spec++] = strdup(sc->spec[i]);
+    r->level = strdup(level_name(sc->level));
+    r->protocol = strdup(sc->protocol == MQTT_V5 ? "5" : "3.1.1");
+    r->verdict = V_SKIP;
+    r->reason = strdup(why);
+}
+
+/* Moves the runner's results and the skipped ones into one list in set order. */
+static void merge_results(run_result *res, run_result *skipped, const bool *is_skipped, size_t n)
+{
+    scenario_result *all = calloc(n ? n : 1, sizeof *all);
+    if (!all)
+        return;
+    for (size_t i = 0, j = 0; i < n; i++)
+        all[i] = is_skipped[i] ? skipped->items[i] : res->items[j++];
+    for (size_t i = 0; i < n; i++)
+        if (!is_skipped[i])
+            memset(&skipped->items[i], 0, sizeof skipped->items[i]);
+    /* Every string now belongs to `all`; the slots left behind are empty. */
+    free(res->items);
+    for (size_t i = 0; i < skipped->n_items; i++)
+        if (!is_skipped[i])
+            scenario_result_free(&skipped->items[i]);
+    free(skipped->items);
+    skipped->items = NULL;
+    skipped->n_items = 0;
+    res->items = all;
+    res->n_items = n;
+    run_result_count(res);
 }
 
 /* ---- the command -------------------------------------------------------------------- */
@@ -298,7 +385,9 @@ static const char *need_arg(int *i, int argc, char **argv)
 
 int cmd_run(int argc, char **argv)
 {
-    const char *broker = NULL, *json = NULL, *only = NULL, *broker_log = NULL;
+    const char *broker = NULL, *only = NULL, *broker_log = NULL;
+    const char *baseline_path = NULL, *protocols = NULL, *profile = NULL;
+    report_outputs outs = {0};
     run_options opt;
     memset(&opt, 0, sizeof opt);
     opt.jobs = 4;
@@ -328,7 +417,28 @@ int cmd_run(int argc, char **argv)
             opt.jobs = (int)j;
         } else if (!strcmp(a, "--json")) {
             VALUE();
-            json = v;
+            outs.json = v;
+        } else if (!strcmp(a, "--junit")) {
+            VALUE();
+            outs.junit = v;
+        } else if (!strcmp(a, "--html")) {
+            VALUE();
+            outs.html = v;
+        } else if (!strcmp(a, "--md")) {
+            VALUE();
+            outs.md = v;
+        } else if (!strcmp(a, "--repro")) {
+            VALUE();
+            outs.repro = v;
+        } else if (!strcmp(a, "--baseline")) {
+            VALUE();
+            baseline_path = v;
+        } else if (!strcmp(a, "--protocols")) {
+            VALUE();
+            protocols = v;
+        } else if (!strcmp(a, "--profile")) {
+            VALUE();
+            profile = v;
         } else if (!strcmp(a, "--only")) {
             VALUE();
             only = v;
@@ -367,13 +477,45 @@ int cmd_run(int argc, char **argv)
     }
     if (npaths == 0)
         paths[npaths++] = default_scenarios_dir();
+    bool v5_ok = true, v311_ok = true;
+    if (protocols) {
+        /* "3.1.1" alone does not say 5: look for a 5 that is not part of 3.1.1. */
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%s", protocols);
+        char *p311 = strstr(tmp, "3.1.1");
+        if (p311)
+            memset(p311, ' ', 5);
+        v5_ok = strchr(tmp, '5') != NULL;
+        v311_ok = p311 != NULL;
+        if (strspn(tmp, " ,5.0") != strlen(tmp) || (!v5_ok && !v311_ok)) {
+            fprintf(stderr, "mqspec run: --protocols takes 5, 3.1.1 or 5,3.1.1\n");
+            goto out;
+        }
+    }
+    baseline bl = {0};
+    char err[512];
+    if (baseline_path && baseline_load(baseline_path, &bl, err, sizeof err) != 0) {
+        fprintf(stderr, "mqspec run: %s\n", err);
+        goto out;
+    }
 
     scenario_set set = {0};
     if (scenario_set_load(paths, npaths, &set, stderr) != 0) {
         fprintf(stderr, "mqspec run: invalid scenarios; nothing was run\n");
         scenario_set_free(&set);
+        baseline_free(&bl);
         goto out;
     }
+    /* The hash covers every file loaded, before --only, so two runs of
+     * different selections of the same catalogue show the same set. */
+    char sha[65] = "";
+    const char **files = calloc(set.n ? set.n : 1, sizeof *files);
+    for (size_t i = 0; files && i < set.n; i++)
+        files[i] = set.items[i]->file;
+    if (!files || rep_sha256_files(files, set.n, sha, err, sizeof err) != 0)
+        sha[0] = '\0';
+    size_t n_files = set.n;
+    free(files);
     /* Keep only the selected scenarios; the set owns them, so free the rest. */
     size_t kept = 0;
     for (size_t i = 0; i < set.n; i++) {
@@ -384,13 +526,13 @@ int cmd_run(int argc, char **argv)
     }
     set.n = kept;
 
-    char err[512];
     embedded_t emb = {0};
     char url[300];
     if (broker) {
         if (parse_url(broker, &opt.target, err, sizeof err) != 0) {
             fprintf(stderr, "mqspec run: %s\n", err);
             scenario_set_free(&set);
+            baseline_free(&bl);
             goto out;
         }
         snprintf(url, sizeof url, "%s", broker);
@@ -398,6 +540,7 @@ int cmd_run(int argc, char **argv)
         if (embedded_start(&emb, broker_log, err, sizeof err) != 0) {
             fprintf(stderr, "mqspec run: %s\n", err);
             scenario_set_free(&set);
+            baseline_free(&bl);
             status = 3;
             goto out;
         }
@@ -412,8 +555,36 @@ int cmd_run(int argc, char **argv)
         embedded_stop(&emb);
         free(opt.target.host);
         scenario_set_free(&set);
+        baseline_free(&bl);
         status = 3;
         goto out;
+    }
+
+    /* Scenarios for a version the broker does not speak are not run: the
+     * runner gets the others, in order, and TAP numbers them all. */
+    bool *is_skipped = calloc(set.n ? set.n : 1, sizeof *is_skipped);
+    size_t *set_index = calloc(set.n ? set.n : 1, sizeof *set_index);
+    scenario_t **to_run = calloc(set.n ? set.n : 1, sizeof *to_run);
+    run_result skipped;
+    run_result_init(&skipped);
+    scenario_set run_set = {.items = to_run, .n = 0};
+    for (size_t i = 0; is_skipped && set_index && to_run && i < set.n; i++) {
+        const char *why = protocol_gap(set.items[i], v5_ok, v311_ok);
+        scenario_result *slot = run_result_add(&skipped);
+        if (!slot)
+            break;
+        slot->verdict = V_PASS;
+        if (why) {
+            is_skipped[i] = true;
+            fill_skipped(slot, set.items[i], why);
+        } else {
+            set_index[run_set.n] = i;
+            to_run[run_set.n++] = set.items[i];
+        }
+    }
+    if (!is_skipped || !set_index || !to_run || skipped.n_items != set.n) {
+        fprintf(stderr, "mqspec run: out of memory\n");
+        exit(1);
     }
 
     run_result res;
@@ -421,24 +592,44 @@ int cmd_run(int argc, char **argv)
     res.harness_version = strdup(MQSPEC_VERSION);
     res.broker_url = strdup(url);
     res.started = time(NULL);
-    tap_ctx tc = {.verbose = opt.verbose};
+    res.scenarios_sha256 = *sha ? strdup(sha) : NULL;
+    res.n_scenario_files = n_files;
+    res.profile = profile ? strdup(profile) : NULL;
+    res.protocols = protocols ? strdup(v5_ok && v311_ok ? "5.0, 3.1.1" : v5_ok ? "5.0" : "3.1.1") : NULL;
+    res.baseline_file = baseline_path ? strdup(baseline_path) : NULL;
+    char timing[200];
+    snprintf(timing, sizeof timing,
+             "%d scenarios side by side; connect timeout %d s; waits and windows as written in each "
+             "scenario, unscaled",
+             opt.jobs, 10);
+    res.timing = strdup(timing);
+    tap_ctx tc = {.verbose = opt.verbose, .res = &res, .skipped = &skipped, .is_skipped = is_skipped,
+                  .set_index = set_index, .n_set = set.n, .bl = baseline_path ? &bl : NULL};
     opt.finished = on_finished;
     opt.ud = &tc;
     tap_begin(stdout, set.n);
     fflush(stdout);
     signal(SIGPIPE, SIG_IGN);
-    if (runner_run(&set, &opt, &res) != 0) {
+    if (runner_run(&run_set, &opt, &res) != 0) {
         fprintf(stderr, "mqspec run: could not start the run (out of memory)\n");
         status = 1;
     } else {
+        tap_skipped_until(&tc, set.n);
+        merge_results(&res, &skipped, is_skipped, set.n);
         tap_summary(stdout, &res);
         fflush(stdout);
         status = run_result_exit_code(&res);
-        if (json && json_write(json, &res, err, sizeof err) != 0) {
-            fprintf(stderr, "mqspec run: %s\n", err);
+        char ann[1024];
+        const char *announced = rep_announced(&res, ann, sizeof ann);
+        res.broker_announced = announced ? strdup(announced) : NULL;
+        if (reports_write_outputs(&res, &outs, stderr) != 0)
             status = status ? status : 1;
-        }
     }
+    run_result_free(&skipped);
+    free(is_skipped);
+    free(set_index);
+    free(to_run);
+    baseline_free(&bl);
     embedded_stop(&emb);
     run_result_free(&res);
     free(opt.target.host);

@@ -77,7 +77,7 @@ static void details(FILE *out, const scenario_result *s)
             const result_trace *t = &s->trace[i];
             fprintf(out, "  +%" PRId64 "ms ", t->at_ms);
             rep_xml(out, t->client ? t->client : "?");
-            fprintf(out, " %c ", t->dir == '>' || t->dir == '<' ? t->dir : '-');
+            fputs(t->dir == '>' ? " &gt; " : t->dir == '<' ? " &lt; " : " - ", out);
             rep_xml(out, t->text ? t->text : "");
             fputc('\n', out);
         }

@@ -264,6 +264,34 @@ static void substitute(sbuf *out, const char *s, size_t len, const scenario_resu
     }
 }
 
+/* Just past the '}' that closes the flow collection opening at src[at],
+ * skipping quoted scalars; len if it is never closed. */
+static size_t flow_end(const char *src, size_t len, size_t at)
+{
+    int depth = 0;
+    char quote = 0;
+    for (size_t i = at; i < len; i++) {
+        char ch = src[i];
+        if (quote) {
+            if (quote == '"' && ch == '\\')
+                i++;
+            else if (ch == quote)
+                quote = 0;
+            continue;
+        }
+        if (ch == '"' || ch == '\'')
+            quote = ch;
+        else if (ch == '{' || ch == '[')
+            depth++;
+        else if ((ch == '}' || ch == ']') && --depth == 0)
+            return i + 1;
+        else if (ch == '#' && i > 0 && (src[i - 1] == ' ' || src[i - 1] == '\t'))
+            while (i + 1 < len && src[i + 1] != '\n')
+                i++;
+    }
+    return len;
+}
+
 static void comment(FILE *f, const char *label, const char *val)
 {
     if (!val)
@@ -287,8 +315,15 @@ static int write_one(const char *dir, const run_result *run, const scenario_resu
     sbuf clients = {0}, body = {0};
     size_t from = 0, to = 0;
     int rc = -1;
-    if (rebuild_clients(src, len, s, &clients, &from, &to, err, errcap) == 0 && from <= to &&
-        to <= len) {
+    int built = rebuild_clients(src, len, s, &clients, &from, &to, err, errcap);
+    /* libyaml's marks around a flow map can sit one character off the braces
+     * (the separating space before, the closing brace itself after): snap
+     * them to the braces so the span is exactly the old value. */
+    while (built == 0 && from < len && (src[from] == ' ' || src[from] == '\t'))
+        from++;
+    if (built == 0 && from < len && src[from] == '{')
+        to = flow_end(src, len, from);
+    if (built == 0 && from <= to && to <= len) {
         sbuf mid = {0};
         sb_add(&mid, src, from);
         sb_add(&mid, clients.p, clients.n);
