@@ -3,6 +3,10 @@
  *
  *   mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...
  *
+ * MQSPEC_BROKER_DEFECTS=NAME,NAME in the environment adds defects as --defect
+ * does: the harness's embedded mode starts this broker with fixed arguments,
+ * and a run against each defect should not need a different harness.
+ *
  * Once listening it prints "listening ADDR PORT" on its own line on stdout
  * (flushed): the interface for programs that start it with -p 0, such as the
  * harness's embedded mode and tests/broker-*.t. Everything else goes to stderr.
@@ -200,6 +204,17 @@ int main(int argc, char **argv)
         } else {
             usage(stderr);
             return 2;
+        }
+    }
+    const char *env = getenv("MQSPEC_BROKER_DEFECTS");
+    if (env && *env) {
+        char names[1024];
+        snprintf(names, sizeof names, "%s", env);
+        for (char *save = NULL, *d = strtok_r(names, ", ", &save); d; d = strtok_r(NULL, ", ", &save)) {
+            if (defect_enable(d) != 0) {
+                fprintf(stderr, "mqspec-broker: unknown defect '%s' in MQSPEC_BROKER_DEFECTS\n", d);
+                return 2;
+            }
         }
     }
     if (config && load_config(config) != 0)

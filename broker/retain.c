@@ -22,7 +22,6 @@ struct retained {
 };
 
 static struct retained *store;
-static uint32_t nstored;
 
 void retain_store(struct msg *m)
 {
@@ -35,7 +34,6 @@ void retain_store(struct msg *m)
             *pp = r->next;
             msg_unref(r->m);
             free(r);
-            nstored--;
             log_debug("retained message on %s deleted", m->topic);
             return;
         }
@@ -49,7 +47,6 @@ void retain_store(struct msg *m)
     r->m = msg_ref(m);
     r->next = store;
     store = r;
-    nstored++;
 }
 
 void retain_deliver(struct session *s, const struct sub *sub)
@@ -64,7 +61,6 @@ void retain_deliver(struct session *s, const struct sub *sub)
             *pp = r->next;
             msg_unref(r->m);
             free(r);
-            nstored--;
             continue;
         }
         pp = &r->next;
@@ -83,5 +79,4 @@ void retain_free_all(void)
         msg_unref(r->m);
         free(r);
     }
-    nstored = 0;
 }
