@@ -99,3 +99,20 @@ fuzz: $(BUILD)/fuzz/fuzz_decode
 	$(BUILD)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=tests/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/corpus/decode
 # ---- end of fuzzing -----------------------------------------------------------
+
+# ---- conformance reports of known brokers (ci/brokers/, docs/brokers.md) -------
+# `make conformance BROKER=NAME` starts that broker (ci/brokers/NAME), runs the
+# whole suite with its profile (NAME.profile: credentials, MQTT versions,
+# baseline), writes reports/out/NAME.{json,html,md,xml} and stops it.
+# `make conformance-all` does every known broker and the matrix; it exits
+# non-zero only when a broker fails outside its baseline or does not start.
+CONFORMANCE_BROKERS ?= mosquitto ejabberd rabbitmq aedes
+
+.PHONY: conformance conformance-all
+conformance: deps $(BUILD)/mqspec
+	@test -n "$(BROKER)" || { echo "make conformance BROKER=NAME ($(CONFORMANCE_BROKERS))"; exit 2; }
+	BUILD=$(BUILD) ci/brokers/conformance $(BROKER)
+
+conformance-all: deps $(BUILD)/mqspec
+	BUILD=$(BUILD) ci/brokers/conformance --matrix $(CONFORMANCE_BROKERS)
+# ---- end of conformance -------------------------------------------------------
