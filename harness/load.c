@@ -186,6 +186,9 @@ static int load_text(lctx *c, const char *text, size_t len, src_pos *id_pos)
     if ((v = map_require(c, root, "scenario", "spec")) &&
         get_str_list(c, v, "spec", true, &s->spec, &s->n_spec) == 0 && s->n_spec == 0)
         lerr(c, v, "spec: name at least one statement");
+    if (v && v->n && s->n_spec == v->n && (s->spec_pos = xcalloc(v->n, sizeof *s->spec_pos)))
+        for (size_t i = 0; i < v->n; i++)
+            s->spec_pos[i] = v->items[i]->pos;     /* for `mqspec coverage` messages */
     if ((v = map_require(c, root, "scenario", "level")))
         get_level(c, v, &s->level);
     s->protocol = MQTT_V5;

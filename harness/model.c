@@ -129,6 +129,7 @@ void scenario_free(scenario_t *s)
     for (size_t i = 0; i < s->n_spec; i++)
         free(s->spec[i]);
     free(s->spec);
+    free(s->spec_pos);
     free(s->driver);
     for (size_t i = 0; i < s->n_tags; i++)
         free(s->tags[i]);

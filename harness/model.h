@@ -318,6 +318,7 @@ typedef struct scenario {
     char *title;
     char **spec;                    /* "v5:MQTT-3.1.2-4", ... */
     size_t n_spec;
+    src_pos *spec_pos;              /* where each spec entry is written (n_spec of them), or NULL */
     level_t level;
     uint8_t protocol;               /* default protocol of its clients */
     char *driver;                   /* forces every client's driver, or NULL */
