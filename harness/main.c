@@ -18,6 +18,7 @@ static void usage(FILE *f)
           "  run     run scenarios against a broker and report (TAP on stdout)\n"
           "  check   validate scenario files only\n"
           "  list    print each scenario's id, title and statements\n"
+          "  coverage  which normative statements the scenarios test (spec/statements.yaml)\n"
           "  report  HTML / Markdown / JUnit from saved JSON results; the matrix of several\n"
           "\n"
           "  mqspec COMMAND --help   options of one command\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "coverage"))
+        return cmd_coverage(argc - 1, argv + 1);
     fprintf(stderr, "mqspec: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
