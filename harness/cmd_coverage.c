@@ -263,21 +263,31 @@ static int index_load(const char *path, const char *shown, stmt_index *ix, FILE 
         fprintf(errs, "%s: cannot read the statement index (give one with --index FILE)\n", shown);
         return 1;
     }
+    size_t blank = 0;
+    while (blank < len && strchr(" \t\r\n", text[blank]) && text[blank])
+        blank++;
+    if (blank == len) {
+        free(text);
+        lerr_at(&c, (src_pos){1, 1}, "the statement index is empty: expected statements: {...}");
+        return 1;
+    }
     ynode *root = ynode_parse(&c, text, len);
     free(text);
     if (!root)
         return c.nerr ? c.nerr : 1;
     static const char *const top[] = {"statements", NULL};
     const ynode *sm = NULL;
-    if (root->type != YN_MAP)
+    if (root->type != YN_MAP) {
         lerr(&c, root, "the statement index is a map with one key, statements; got %s",
              ynode_type_name(root));
-    else if (map_check_keys(&c, root, "the statement index", top) &&
-             (sm = map_require(&c, root, "the statement index", "statements")) &&
-             sm->type != YN_MAP) {
-        lerr(&c, sm, "statements: expected a map of statement -> {level, paraphrase}, got %s",
-             ynode_type_name(sm));
-        sm = NULL;
+    } else {
+        map_check_keys(&c, root, "the statement index", top);
+        if ((sm = map_require(&c, root, "the statement index", "statements")) &&
+            sm->type != YN_MAP) {
+            lerr(&c, sm, "statements: expected a map of statement -> {level, paraphrase}, got %s",
+                 ynode_type_name(sm));
+            sm = NULL;
+        }
     }
     if (sm && sm->n == 0)
         lerr(&c, sm, "statements: the index is empty");
