@@ -77,6 +77,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mqspec
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	cp -R scenarios $(DESTDIR)$(PREFIX)/share/mqspec/
+	cp -R spec $(DESTDIR)$(PREFIX)/share/mqspec/
 
 clean:
 	rm -rf $(BUILD)
