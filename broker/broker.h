@@ -40,6 +40,8 @@ struct config {
     bool allow_zero_length_client_id;
     bool has_server_keep_alive;
     uint16_t server_keep_alive;
+    int tls_port;                   /* -1: no TLS listener */
+    const char *certfile, *keyfile;
     struct user *users;             /* none: every client is accepted */
     uint32_t nusers;
 };
@@ -232,8 +234,12 @@ struct aliases {
     char *topic[BROKER_TOPIC_ALIAS_LIMIT + 1];
 };
 
+struct ssl_st;
+
 struct conn {
     struct ev_io io;
+    struct ssl_st *tls;                 /* NULL for plain TCP */
+    bool tls_want_write;                /* OpenSSL waits for the socket to be writable */
     char peer[64];
     char *client_id;                    /* for logs; the session holds the real one */
     uint8_t version;                    /* 0 until CONNECT */
@@ -264,7 +270,7 @@ struct conn {
  * delivered, [MQTT-3.1.2-25]), or the connection is gone. */
 enum send_result { SEND_OK, SEND_TOO_BIG, SEND_FAILED };
 
-struct conn *conn_accept(int fd, const char *peer);
+struct conn *conn_accept(int fd, const char *peer, bool tls);
 enum send_result conn_send(struct conn *c, const mqtt_packet *p);
 /* MQTT 5 only: DISCONNECT with this reason; 3.1.1 has no server DISCONNECT. */
 void conn_send_disconnect(struct conn *c, uint8_t reason);
@@ -295,8 +301,9 @@ int handle_disconnect(struct conn *c, mqtt_packet *p);
 
 /* ---- listener (net.c) ---- */
 
-/* Binds and listens; *port is updated when 0 was asked for. Returns 0 or -1. */
-int net_listen(const char *addr, int *port);
+/* Binds and listens; *port is updated when 0 was asked for. Returns 0 or -1.
+ * Connections accepted on a `tls` listener speak TLS (tls.c). */
+int net_listen(const char *addr, int *port, bool tls);
 void net_close(void);
 
 #endif

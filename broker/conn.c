@@ -14,6 +14,8 @@
  * plain close() with unread input would send a reset, which can destroy those
  * last packets before the client reads them.
  *
+ * Bytes go through tr_read / tr_write: the socket itself, or TLS over it.
+ *
  * What it is not: protocol decisions (handle_*.c) or the listener (net.c).
  * A conn is freed only at the end of the batch in which it was closed, so
  * callbacks holding a pointer to it stay safe.
@@ -21,6 +23,7 @@
 #include "broker.h"
 #include "defect.h"
 #include "log.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -81,7 +84,37 @@ void conn_keep_alive_start(struct conn *c)
         ev_timer_stop(&c->keep_alive_timer);
 }
 
-struct conn *conn_accept(int fd, const char *peer)
+/* ---- transport: >0 bytes, 0 end of stream, TLS_AGAIN, TLS_ERROR ---- */
+
+static ssize_t tr_read(struct conn *c, void *buf, size_t len)
+{
+    if (c->tls)
+        return tls_read(c->tls, buf, len, &c->tls_want_write);
+    for (;;) {
+        ssize_t n = read(c->io.fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_AGAIN : TLS_ERROR;
+    }
+}
+
+static ssize_t tr_write(struct conn *c, const void *buf, size_t len)
+{
+    if (c->tls)
+        return tls_write(c->tls, buf, len, &c->tls_want_write);
+    for (;;) {
+        ssize_t n = send(c->io.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_AGAIN : TLS_ERROR;
+    }
+}
+
+struct conn *conn_accept(int fd, const char *peer, bool tls)
 {
     if (nconns >= cfg.max_clients) {
         log_warn("%s: refused: max_clients (%u) reached", peer, cfg.max_clients);
@@ -98,8 +131,16 @@ struct conn *conn_accept(int fd, const char *peer)
     ev_timer_init(&c->linger_timer, linger_fire, c);
     ev_timer_init(&c->retry_timer, retry_fire, c);
     c->client_receive_max = 65535;
+    if (tls && !(c->tls = tls_new(fd))) {
+        log_error("%s: cannot start TLS", peer);
+        close(fd);
+        free(c);
+        return NULL;
+    }
     if (ev_io_set(&c->io, EV_READ) < 0) {
         log_error("%s: epoll: %s", peer, strerror(errno));
+        if (c->tls)
+            tls_free(c->tls);
         close(fd);
         free(c);
         return NULL;
@@ -110,7 +151,7 @@ struct conn *conn_accept(int fd, const char *peer)
     conns = c;
     nconns++;
     ev_timer_start(&c->keep_alive_timer, CONNECT_TIMEOUT_MS);
-    log_debug("%s: connection accepted", peer);
+    log_debug("%s: connection accepted%s", peer, tls ? " (TLS)" : "");
     return c;
 }
 
@@ -124,7 +165,7 @@ uint32_t conn_count(void)
 static void set_mask(struct conn *c)
 {
     int mask = EV_READ;
-    if (c->out_off < c->out.len)
+    if (c->out_off < c->out.len || c->tls_want_write)
         mask |= EV_WRITE;
     if (mask != c->io.mask)
         ev_io_set(&c->io, mask);
@@ -134,15 +175,12 @@ static void set_mask(struct conn *c)
 static bool flush_now(struct conn *c)
 {
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->io.fd, c->out.data + c->out_off, c->out.len - c->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = tr_write(c, c->out.data + c->out_off, c->out.len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n == TLS_AGAIN)
             break;
         return false;
     }
@@ -208,6 +246,10 @@ static void finish(struct conn *c)
     if (c->io.fd < 0)
         return;
     ev_io_del(&c->io);
+    if (c->tls) {
+        tls_free(c->tls);
+        c->tls = NULL;
+    }
     close(c->io.fd);
     c->io.fd = -1;
     ev_timer_stop(&c->keep_alive_timer);
@@ -229,6 +271,8 @@ static void maybe_finish(struct conn *c)
     if (c->io.fd < 0 || c->out_off < c->out.len)
         return;
     if (!c->write_shut) {
+        if (c->tls)
+            tls_close_notify(c->tls);
         shutdown(c->io.fd, SHUT_WR);
         c->write_shut = true;
     }
@@ -270,12 +314,10 @@ static void drain(struct conn *c)
 {
     uint8_t junk[4096];
     for (int i = 0; i < 64; i++) {
-        ssize_t n = read(c->io.fd, junk, sizeof junk);
+        ssize_t n = tr_read(c, junk, sizeof junk);
         if (n > 0)
             continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n == TLS_AGAIN)
             return;
         if (n < 0) {
             finish(c);
@@ -424,23 +466,26 @@ static void on_readable(struct conn *c)
 {
     /* A bounded number of reads per event, so one busy client cannot starve
      * the others: the level-triggered epoll brings us back. */
-    for (int round = 0; round < 8 && !c->closing; round++) {
+    /* Bytes OpenSSL has already decrypted wake no epoll: those are always
+     * read now (at most one TLS record, so this stays bounded). */
+    for (int round = 0; !c->closing && (round < 8 || (c->tls && tls_pending(c->tls))); round++) {
         if (c->in.cap - c->in.len < READ_CHUNK) {
             c->in.cap = c->in.len + READ_CHUNK * 2;
             c->in.data = xrealloc(c->in.data, c->in.cap);
         }
-        ssize_t n = read(c->io.fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+        ssize_t n = tr_read(c, c->in.data + c->in.len, c->in.cap - c->in.len);
         if (n > 0) {
             c->in.len += (size_t)n;
             process(c);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n == TLS_AGAIN) {
+            if (c->tls_want_write)
+                set_mask(c);
             return;
+        }
         c->read_shut = n == 0;
-        conn_close(c, n == 0 ? "closed by client" : strerror(errno));
+        conn_close(c, n == 0 ? "closed by client" : c->tls ? "TLS error" : strerror(errno));
         return;
     }
 }
@@ -462,11 +507,16 @@ static void io_cb(struct ev_io *io, int events)
             drain(c);
         return;
     }
-    if ((events & EV_WRITE) && !flush_now(c)) {
-        conn_close(c, "write error");
-        return;
+    bool resume_read = false;
+    if (events & EV_WRITE) {
+        resume_read = c->tls_want_write;
+        c->tls_want_write = false;
+        if (!flush_now(c)) {
+            conn_close(c, "write error");
+            return;
+        }
     }
-    if (events & EV_READ)
+    if ((events & EV_READ) || resume_read)
         on_readable(c);
 }
 

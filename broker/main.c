@@ -2,6 +2,7 @@
  * order of start-up and shut-down.
  *
  *   mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...
+ *                 [--tls-port PORT --cert FILE --key FILE]
  *
  * MQSPEC_BROKER_DEFECTS=NAME,NAME in the environment adds defects as --defect
  * does: the harness's embedded mode starts this broker with fixed arguments,
@@ -9,7 +10,8 @@
  *
  * Once listening it prints "listening ADDR PORT" on its own line on stdout
  * (flushed): the interface for programs that start it with -p 0, such as the
- * harness's embedded mode and tests/broker-*.t. Everything else goes to stderr.
+ * harness's embedded mode and tests/broker-*.t. With a TLS listener a second
+ * line follows, "listening-tls ADDR PORT". Everything else goes to stderr.
  *
  * What it is not: any protocol logic. The configuration keys are documented
  * in docs/broker.md.
@@ -17,6 +19,7 @@
 #include "broker.h"
 #include "defect.h"
 #include "log.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -40,6 +43,7 @@ struct config cfg = {
     .topic_alias_maximum = 10,
     .queue_qos0 = false,
     .allow_zero_length_client_id = true,
+    .tls_port = -1,
 };
 
 bool broker_stopping;
@@ -53,6 +57,9 @@ static void usage(FILE *out)
             "  -c, --config FILE   configuration file (see docs/broker.md)\n"
             "  -v, --verbose       debug logging: every packet in and out\n"
             "      --defect NAME   switch on a deliberate bug; 'list' lists them\n"
+            "      --tls-port PORT also listen for MQTT over TLS (0 picks a free port)\n"
+            "      --cert FILE     TLS server certificate chain (PEM)\n"
+            "      --key FILE      TLS private key (PEM)\n"
             "  -h, --help          this text\n");
 }
 
@@ -136,6 +143,18 @@ static int load_config(const char *path)
         } else if (!strcmp(key, "port")) {
             rc = parse_u32(val, 0, 65535, &u);
             cfg.port = (int)u;
+        } else if (!strcmp(key, "tls_port")) {
+            rc = parse_u32(val, 0, 65535, &u);
+            cfg.tls_port = (int)u;
+        } else if (!strcmp(key, "certfile") || !strcmp(key, "keyfile")) {
+            static char cert_buf[256], key_buf[256];
+            bool cert = !strcmp(key, "certfile");
+            snprintf(cert ? cert_buf : key_buf, sizeof cert_buf, "%s", val);
+            if (cert)
+                cfg.certfile = cert_buf;
+            else
+                cfg.keyfile = key_buf;
+            rc = 0;
         } else if (!strcmp(key, "bind")) {
             snprintf(bind_buf, sizeof bind_buf, "%s", val);
             cfg.bind_addr = bind_buf;
@@ -167,8 +186,8 @@ static void on_signal(struct ev_io *io, int events)
 int main(int argc, char **argv)
 {
     const char *config = NULL;
-    int port = -1, verbose = 0;
-    const char *bind_addr = NULL;
+    int port = -1, tls_port = -1, verbose = 0;
+    const char *bind_addr = NULL, *certfile = NULL, *keyfile = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -184,6 +203,20 @@ int main(int argc, char **argv)
                 return 2;
             }
             port = (int)u;
+            i++;
+        } else if (!strcmp(a, "--tls-port") && next) {
+            uint32_t u;
+            if (parse_u32(next, 0, 65535, &u) != 0) {
+                fprintf(stderr, "mqspec-broker: bad TLS port '%s'\n", next);
+                return 2;
+            }
+            tls_port = (int)u;
+            i++;
+        } else if (!strcmp(a, "--cert") && next) {
+            certfile = next;
+            i++;
+        } else if (!strcmp(a, "--key") && next) {
+            keyfile = next;
             i++;
         } else if (!strcmp(a, "--bind") && next) {
             bind_addr = next;
@@ -223,6 +256,16 @@ int main(int argc, char **argv)
         cfg.port = port;
     if (bind_addr)
         cfg.bind_addr = bind_addr;
+    if (tls_port >= 0)
+        cfg.tls_port = tls_port;
+    if (certfile)
+        cfg.certfile = certfile;
+    if (keyfile)
+        cfg.keyfile = keyfile;
+    if (cfg.tls_port >= 0 && (!cfg.certfile || !cfg.keyfile)) {
+        fprintf(stderr, "mqspec-broker: a TLS listener needs --cert and --key\n");
+        return 2;
+    }
     log_set_level(verbose ? LOG_DEBUG : LOG_INFO);
 
     sigset_t mask;
@@ -242,8 +285,11 @@ int main(int argc, char **argv)
         log_error("signalfd: %s", strerror(errno));
         return 1;
     }
-    int bound = cfg.port;
-    if (net_listen(cfg.bind_addr, &bound) != 0)
+    int bound = cfg.port, tls_bound = cfg.tls_port;
+    if (net_listen(cfg.bind_addr, &bound, false) != 0)
+        return 1;
+    if (cfg.tls_port >= 0 &&
+        (tls_init(cfg.certfile, cfg.keyfile) != 0 || net_listen(cfg.bind_addr, &tls_bound, true) != 0))
         return 1;
     ev_on_batch_end(conn_batch_end);
 
@@ -253,6 +299,10 @@ int main(int argc, char **argv)
     log_info("mqspec-broker %s", MQSPEC_VERSION);
     log_info("mqspec-broker listening on %s:%d", cfg.bind_addr, bound);
     printf("listening %s %d\n", cfg.bind_addr, bound);
+    if (cfg.tls_port >= 0) {
+        log_info("mqspec-broker listening (TLS) on %s:%d", cfg.bind_addr, tls_bound);
+        printf("listening-tls %s %d\n", cfg.bind_addr, tls_bound);
+    }
     fflush(stdout);
 
     int rc = ev_run() == 0 ? 0 : 1;
@@ -267,6 +317,7 @@ int main(int argc, char **argv)
     ev_io_del(&sig_io);
     close(sig_io.fd);
     ev_shutdown();
+    tls_shutdown_lib();
     for (uint32_t i = 0; i < cfg.nusers; i++) {
         free(cfg.users[i].name);
         free(cfg.users[i].password);

@@ -4,7 +4,7 @@
  * are non-blocking and close-on-exec, with Nagle off: the harness measures
  * timings in milliseconds and small packets must not wait for each other.
  *
- * What it is not: reading or writing (conn.c). No TLS yet.
+ * What it is not: reading or writing (conn.c), or TLS itself (tls.c).
  */
 #define _GNU_SOURCE     /* accept4 */
 #include "broker.h"
@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct ev_io listener = {.fd = -1, .mask = -1};
+static struct ev_io listeners[2] = {{.fd = -1, .mask = -1}, {.fd = -1, .mask = -1}};
 
 static void peer_name(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
@@ -54,12 +54,13 @@ static void on_accept(struct ev_io *io, int events)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char peer[64];
         peer_name(&ss, peer, sizeof peer);
-        conn_accept(fd, peer);
+        conn_accept(fd, peer, io->arg != NULL);
     }
 }
 
-int net_listen(const char *addr, int *port)
+int net_listen(const char *addr, int *port, bool tls)
 {
+    struct ev_io *l = &listeners[tls ? 1 : 0];
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -91,12 +92,13 @@ int net_listen(const char *addr, int *port)
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    listener.fd = fd;
-    listener.fn = on_accept;
-    if (ev_io_set(&listener, EV_READ) < 0) {
+    l->fd = fd;
+    l->fn = on_accept;
+    l->arg = tls ? l : NULL;    /* non-NULL marks the TLS listener */
+    if (ev_io_set(l, EV_READ) < 0) {
         log_error("epoll: %s", strerror(errno));
         close(fd);
-        listener.fd = -1;
+        l->fd = -1;
         return -1;
     }
     return 0;
@@ -104,9 +106,11 @@ int net_listen(const char *addr, int *port)
 
 void net_close(void)
 {
-    if (listener.fd < 0)
-        return;
-    ev_io_del(&listener);
-    close(listener.fd);
-    listener.fd = -1;
+    for (int i = 0; i < 2; i++) {
+        if (listeners[i].fd < 0)
+            continue;
+        ev_io_del(&listeners[i]);
+        close(listeners[i].fd);
+        listeners[i].fd = -1;
+    }
 }
