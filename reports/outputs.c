@@ -109,9 +109,17 @@ int reports_write_outputs(const run_result *r, const report_outputs *o, FILE *er
             written = 0;
         }
     }
-    /* The link is relative to the document only when the folder is the
-     * default one beside it; an explicit --repro is linked as given. */
-    report_opts ro = {.repro_rel = written > 0 ? (o->repro ? o->repro : "repro") : NULL};
+    /* Links are relative to the document: an explicit --repro inside the
+     * document's folder is linked from there, one elsewhere as given. */
+    const char *rel = o->repro ? o->repro : "repro";
+    char d[4000];
+    if (o->repro && doc) {
+        dir_of(doc, d, sizeof d);
+        size_t k = strlen(d);
+        if (!strncmp(o->repro, d, k) && o->repro[k] == '/')
+            rel = o->repro + k + 1;
+    }
+    report_opts ro = {.repro_rel = written > 0 ? rel : NULL};
     if (o->html && html_write(o->html, r, &ro, err, sizeof err) != 0) {
         fprintf(errs, "mqspec: %s\n", err);
         bad = -1;
