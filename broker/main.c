@@ -5,8 +5,9 @@
  *                 [--tls-port PORT --cert FILE --key FILE]
  *
  * MQSPEC_BROKER_DEFECTS=NAME,NAME in the environment adds defects as --defect
- * does: the harness's embedded mode starts this broker with fixed arguments,
- * and a run against each defect should not need a different harness.
+ * does, and MQSPEC_BROKER_CONFIG=FILE is read when there is no -c: the
+ * harness's embedded mode starts this broker with fixed arguments, and a run
+ * against each defect or configuration should not need a different harness.
  *
  * Once listening it prints "listening ADDR PORT" on its own line on stdout
  * (flushed): the interface for programs that start it with -p 0, such as the
@@ -250,6 +251,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (!config && getenv("MQSPEC_BROKER_CONFIG") && *getenv("MQSPEC_BROKER_CONFIG"))
+        config = getenv("MQSPEC_BROKER_CONFIG");
     if (config && load_config(config) != 0)
         return 2;
     if (port >= 0)
