@@ -1354,7 +1354,7 @@ const driver_t driver_raw = {
     .name = "raw",
     .caps = CAP_MANUAL_ACK | CAP_SEE_DUP | CAP_SEE_ACKS | CAP_SEND_DUP | CAP_RAW_BYTES |
             CAP_RESET | CAP_SECOND_CONNECT | CAP_TOPIC_ALIAS | CAP_EXACT_PROPS |
-            CAP_NO_AUTO_RESEND,
+            CAP_NO_AUTO_RESEND | CAP_MIXED_SUBSCRIBE,
     .open = raw_open,
     .send = raw_send,
     .send_bytes = raw_send_bytes,

@@ -606,9 +606,15 @@ static judgement judge_disconnect(sc_run *sr, const step_t *st, bool final, verd
     client_rt *c = client_of(sr, st);
     sbuf exp = {d->expected, sizeof d->expected, 0};
     sb(&exp, "DISCONNECT from the server");
-    if (e->check_reason)
+    if (e->n_alt_reasons > 1) {
+        sb(&exp, " reason one of");
+        for (size_t k = 0; k < e->n_alt_reasons; k++)
+            sb(&exp, "%s 0x%02X (%s)", k ? "," : "", e->alt_reasons[k],
+               mqtt_reason_name(e->alt_reasons[k], MQTT_DISCONNECT, MQTT_V5));
+    } else if (e->check_reason) {
         sb(&exp, " reason=0x%02X (%s)", e->reason,
            mqtt_reason_name(e->reason, MQTT_DISCONNECT, MQTT_V5));
+    }
     int i = find_packet(&c->inbox, MQTT_DISCONNECT);
     if (i < 0) {
         char scratch[200] = "";
@@ -624,6 +630,8 @@ static judgement judge_disconnect(sc_run *sr, const step_t *st, bool final, verd
     mqtt_describe(&o->pkt, seen, sizeof seen);
     sbuf why = {whybuf, sizeof whybuf, 0};
     bool ok = reason_ok(o->pkt.u.disconnect.reason, e->check_reason, e->reason);
+    for (size_t k = 0; k < e->n_alt_reasons && !ok; k++)
+        ok = o->pkt.u.disconnect.reason == e->alt_reasons[k];
     if (!ok)
         sb(&why, "; reason differs");
     if (!props_ok(sr, e->props, e->n_props, &o->pkt.u.disconnect.props, &exp, &why))

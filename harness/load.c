@@ -153,6 +153,84 @@ static void parse_clients(lctx *c, const ynode *cl)
     }
 }
 
+/* `requires: [shared_subscriptions, ...]`: features the steps do not show. */
+static void get_requires(lctx *c, const ynode *v, unsigned *out)
+{
+    char **names = NULL;
+    size_t n = 0;
+    if (get_str_list(c, v, "requires", false, &names, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned bit = feature_by_key(names[i]);
+        if (!bit)
+            lerr(c, v->items[i], "requires: unknown feature '%.40s'; known: mqtt5, mqtt311, qos1, "
+                                 "qos2, retain, wildcard_subscriptions, shared_subscriptions, "
+                                 "subscription_identifiers, topic_aliases",
+                 names[i]);
+        *out |= bit;
+        free(names[i]);
+    }
+    free(names);
+}
+
+static unsigned qos_feature(uint8_t qos)
+{
+    return qos == 2 ? FEAT_QOS2 : qos == 1 ? FEAT_QOS1 : 0;
+}
+
+static unsigned filter_features(const char *f)
+{
+    unsigned r = 0;
+    if (!strncmp(f, "$share/", 7)) {
+        r |= FEAT_SHARED_SUB;
+        const char *rest = strchr(f + 7, '/');
+        f = rest ? rest + 1 : "";
+    }
+    if (strpbrk(f, "+#"))
+        r |= FEAT_WILDCARD_SUB;
+    return r;
+}
+
+/* The broker features the steps rely on, so that a broker without one is
+ * skipped instead of failed. */
+static unsigned derived_requires(const scenario_t *s)
+{
+    unsigned r = 0;
+    for (size_t i = 0; i < s->n_clients; i++)
+        r |= s->clients[i].protocol == MQTT_V5 ? FEAT_V5 : FEAT_V311;
+    for (size_t i = 0; i < s->n_steps; i++) {
+        const step_t *st = &s->steps[i];
+        switch (st->kind) {
+        case ST_CONNECT:
+            if (st->u.connect.has_will) {
+                r |= qos_feature(st->u.connect.will.qos);
+                if (st->u.connect.will.retain)
+                    r |= FEAT_RETAIN;
+            }
+            break;
+        case ST_SUBSCRIBE:
+            for (size_t k = 0; k < st->u.subscribe.n_entries; k++) {
+                r |= qos_feature(st->u.subscribe.entries[k].qos);
+                if (st->u.subscribe.entries[k].filter)
+                    r |= filter_features(st->u.subscribe.entries[k].filter);
+            }
+            if (st->u.subscribe.subscription_id.set)
+                r |= FEAT_SUB_ID;
+            break;
+        case ST_PUBLISH:
+            r |= qos_feature(st->u.publish.qos);
+            if (st->u.publish.retain)
+                r |= FEAT_RETAIN;
+            if (st->u.publish.topic_alias.set)
+                r |= FEAT_TOPIC_ALIAS;
+            break;
+        default:
+            break;
+        }
+    }
+    return r;
+}
+
 static int load_text(lctx *c, const char *text, size_t len, src_pos *id_pos)
 {
     ynode *root = ynode_parse(c, text, len);
@@ -160,7 +238,7 @@ static int load_text(lctx *c, const char *text, size_t len, src_pos *id_pos)
         return -1;
     scenario_t *s = c->s;
     static const char *const keys[] = {"id", "title", "spec", "level", "protocol", "driver", "tags",
-                                       "clients", "steps", NULL};
+                                       "requires", "clients", "steps", NULL};
     if (root->type != YN_MAP) {
         lerr(c, root, "a scenario is a map with id, title, spec, level, protocol, clients, steps; "
                       "got %s",
@@ -204,6 +282,9 @@ static int load_text(lctx *c, const char *text, size_t len, src_pos *id_pos)
     /* steps name clients: without valid clients their errors would only repeat */
     if ((v = map_require(c, root, "scenario", "steps")) && cl && s->n_clients)
         load_steps(c, v);
+    if ((v = map_get(root, "requires")))
+        get_requires(c, v, &s->requires);
+    s->requires |= derived_requires(s);
     ynode_free(root);
     return c->nerr ? -1 : 0;
 }

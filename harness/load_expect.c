@@ -190,9 +190,24 @@ void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
         if (ld_v5only(c, ci, kn, "a DISCONNECT from the server") && want_map(c, kv, "disconnect")) {
             map_check_keys(c, kv, "disconnect", dk);
             disconnect_expect *de = &ea->u.disconnect;
-            if ((v = map_get(kv, "reason")) &&
-                get_reason(c, v, "reason", RC_DISCONNECT, MQTT_V5, false, &de->reason, NULL) == 0)
+            /* A list accepts any of its codes: the standard sometimes allows
+             * several (Protocol Error or Topic Alias invalid, say). */
+            if ((v = map_get(kv, "reason")) && v->type == YN_SEQ) {
+                de->alt_reasons = v->n ? xcalloc(v->n, 1) : NULL;
+                if (!v->n)
+                    lerr(c, v, "reason: name at least one reason code");
+                for (size_t i = 0; de->alt_reasons && i < v->n; i++)
+                    if (get_reason(c, v->items[i], "reason", RC_DISCONNECT, MQTT_V5, false,
+                                   &de->alt_reasons[de->n_alt_reasons], NULL) == 0)
+                        de->n_alt_reasons++;
+                if (de->n_alt_reasons) {
+                    de->reason = de->alt_reasons[0];
+                    de->check_reason = true;
+                }
+            } else if (v && get_reason(c, v, "reason", RC_DISCONNECT, MQTT_V5, false, &de->reason,
+                                       NULL) == 0) {
                 de->check_reason = true;
+            }
             if ((v = map_get(kv, "properties")))
                 get_prop_expects(c, v, RC_DISCONNECT, &de->props, &de->n_props);
         }

@@ -47,6 +47,7 @@ static const char *cap_why(unsigned cap)
     case CAP_RESET: return "resetting the connection";
     case CAP_SECOND_CONNECT: return "a second CONNECT";
     case CAP_TOPIC_ALIAS: return "publishing with a topic alias";
+    case CAP_MIXED_SUBSCRIBE: return "one SUBSCRIBE with different QoS or options per filter";
     default: return "this step";
     }
 }
@@ -241,6 +242,16 @@ static void parse_subscribe(lctx *c, step_t *st, int ci, const ynode *a)
         sa->entries = xcalloc(1, sizeof *sa->entries);
         if (sa->entries)
             parse_sub_entry(c, ci, a, &sa->entries[sa->n_entries++]);
+    }
+    /* libmosquitto sends one options byte for all the filters of a SUBSCRIBE. */
+    for (size_t i = 1; i < sa->n_entries; i++) {
+        const sub_entry *e0 = &sa->entries[0], *e = &sa->entries[i];
+        if (e->qos != e0->qos || e->no_local != e0->no_local ||
+            e->retain_as_published != e0->retain_as_published ||
+            e->retain_handling != e0->retain_handling) {
+            ld_need(c, ci, CAP_MIXED_SUBSCRIBE, fs);
+            break;
+        }
     }
     if ((v = map_get(a, "subscription_id")) &&
         ld_v5only(c, ci, map_key(a, "subscription_id"), "subscription_id"))

@@ -529,6 +529,7 @@ const char *cap_name(unsigned cap_bit)
     case CAP_TOPIC_ALIAS: return "topic_alias";
     case CAP_EXACT_PROPS: return "exact_props";
     case CAP_NO_AUTO_RESEND: return "no_auto_resend";
+    case CAP_MIXED_SUBSCRIBE: return "mixed_subscribe";
     default: return "?";
     }
 }

@@ -7,6 +7,7 @@
  * What it is not: validation or loading (load*.c).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "model.h"
 
@@ -64,6 +65,7 @@ static void free_expect(expect_args *e)
         break;
     case EX_DISCONNECT:
         free_props(e->u.disconnect.props, e->u.disconnect.n_props);
+        free(e->u.disconnect.alt_reasons);
         break;
     default:
         break;
@@ -171,4 +173,36 @@ const char *level_name(level_t l)
     case LEVEL_MAY: return "may";
     }
     return "?";
+}
+
+static const struct {
+    unsigned bit;
+    const char *key;
+    const char *name;
+} features[] = {
+    {FEAT_V5, "mqtt5", "MQTT 5.0"},
+    {FEAT_V311, "mqtt311", "MQTT 3.1.1"},
+    {FEAT_QOS1, "qos1", "QoS 1"},
+    {FEAT_QOS2, "qos2", "QoS 2"},
+    {FEAT_RETAIN, "retain", "retained messages"},
+    {FEAT_WILDCARD_SUB, "wildcard_subscriptions", "wildcard subscriptions"},
+    {FEAT_SHARED_SUB, "shared_subscriptions", "shared subscriptions"},
+    {FEAT_SUB_ID, "subscription_identifiers", "subscription identifiers"},
+    {FEAT_TOPIC_ALIAS, "topic_aliases", "topic aliases"},
+};
+
+const char *feature_name(unsigned one_feature)
+{
+    for (size_t i = 0; i < sizeof features / sizeof *features; i++)
+        if (features[i].bit == one_feature)
+            return features[i].name;
+    return NULL;
+}
+
+unsigned feature_by_key(const char *key)
+{
+    for (size_t i = 0; i < sizeof features / sizeof *features; i++)
+        if (!strcmp(features[i].key, key))
+            return features[i].bit;
+    return 0;
 }

@@ -44,8 +44,30 @@ enum cap {
     CAP_SECOND_CONNECT = 1u << 6, /* send CONNECT on an open connection */
     CAP_TOPIC_ALIAS   = 1u << 7,  /* send PUBLISH with a Topic Alias / empty topic */
     CAP_EXACT_PROPS   = 1u << 8,  /* control property presence exactly (e.g. SEI 0 vs absent in 3.1.1-less corners) */
-    CAP_NO_AUTO_RESEND = 1u << 9  /* never resend our own in-flight messages on reconnect */
+    CAP_NO_AUTO_RESEND = 1u << 9, /* never resend our own in-flight messages on reconnect */
+    CAP_MIXED_SUBSCRIBE = 1u << 10 /* one SUBSCRIBE whose entries have different QoS / options */
 };
+
+/* Broker features a scenario relies on. The loader derives most of them from
+ * the steps (a QoS 2 publish needs QoS 2, a "+" filter needs wildcards ...);
+ * `requires:` adds others. The runner skips a scenario whose broker does not
+ * offer one, with the reason: absence of an optional feature is not a failure. */
+enum feature {
+    FEAT_V5           = 1u << 0,
+    FEAT_V311         = 1u << 1,
+    FEAT_QOS1         = 1u << 2,
+    FEAT_QOS2         = 1u << 3,
+    FEAT_RETAIN       = 1u << 4,
+    FEAT_WILDCARD_SUB = 1u << 5,
+    FEAT_SHARED_SUB   = 1u << 6,
+    FEAT_SUB_ID       = 1u << 7,
+    FEAT_TOPIC_ALIAS  = 1u << 8,
+    FEAT__ALL         = (1u << 9) - 1
+};
+/* "shared subscriptions", for skip reasons; NULL for an unknown bit. */
+const char *feature_name(unsigned one_feature);
+/* The `requires:` spelling ("shared_subscriptions") back to its bit; 0 if unknown. */
+unsigned feature_by_key(const char *key);
 
 /* A duration: a literal, or a value the server granted / the client asked for,
  * scaled and offset. "wait: {session_expiry: sub, plus: 2s}" waits for the
@@ -244,6 +266,8 @@ typedef struct ack_expect {
 typedef struct disconnect_expect {
     bool check_reason;
     uint8_t reason;
+    uint8_t *alt_reasons;           /* `reason: [a, b]`: any of these (reason is the first) */
+    size_t n_alt_reasons;
     prop_expect *props;
     size_t n_props;
 } disconnect_expect;
@@ -324,6 +348,7 @@ typedef struct scenario {
     char *driver;                   /* forces every client's driver, or NULL */
     char **tags;
     size_t n_tags;
+    unsigned requires;              /* enum feature bits: derived from the steps + `requires:` */
     client_def *clients;
     size_t n_clients;
     step_t *steps;
