@@ -1,5 +1,7 @@
-/* handle_ping.c -- PINGREQ: answered with PINGRESP. The keep-alive timer was
- * already re-armed by conn.c, as it is for every packet. */
+/* handle_ping.c -- PINGREQ: answered with PINGRESP.
+ *
+ * What it is not: keep alive. The timer was already re-armed by conn.c, as it
+ * is for every packet, so a PINGREQ is just one packet among others. */
 #include "broker.h"
 
 #include <string.h>

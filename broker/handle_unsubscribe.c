@@ -1,5 +1,7 @@
 /* handle_unsubscribe.c -- UNSUBSCRIBE: remove the subscriptions; copies
- * already queued stay queued, new messages stop [MQTT-3.10.4-1/2]. */
+ * already queued stay queued, new messages stop [MQTT-3.10.4-1/2].
+ *
+ * What it is not: the subscription store itself (subs.c). */
 #include "broker.h"
 
 #include <stdlib.h>

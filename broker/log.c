@@ -1,5 +1,7 @@
 /* log.c -- levelled logging to stderr; see log.h. Wall-clock time, because
- * people compare it with other programs' logs. */
+ * people compare it with other programs' logs.
+ *
+ * What it is not: a timer source. Protocol timing uses ev_now() (monotonic). */
 #include "log.h"
 
 #include <stdarg.h>

@@ -1,6 +1,8 @@
 /* mem.c -- allocation helpers. A reference broker that runs out of memory has
- * no correct way to go on, so these end the process instead of returning NULL;
- * the bounds in the configuration are what keep memory in check. */
+ * no correct way to go on, so these end the process instead of returning NULL.
+ *
+ * What it is not: the memory limits. The bounds in the configuration (clients,
+ * queue length, packet size, in-flight) are what keep memory in check. */
 #include "broker.h"
 #include "log.h"
 

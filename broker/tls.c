@@ -1,5 +1,7 @@
 /* tls.c -- OpenSSL glue; see tls.h. Non-blocking throughout: every call maps
- * OpenSSL's WANT_READ / WANT_WRITE onto "try again when epoll says so". */
+ * OpenSSL's WANT_READ / WANT_WRITE onto "try again when epoll says so".
+ *
+ * What it is not: buffering. conn.c owns the input and output buffers. */
 #include "tls.h"
 #include "log.h"
 
