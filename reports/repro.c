@@ -292,6 +292,17 @@ static size_t flow_end(const char *src, size_t len, size_t at)
     return len;
 }
 
+/* `clients` is a top-level key, so its block value ends where the next line
+ * starts in column 0 (the next key, a comment there, or a document marker). */
+static size_t block_end(const char *src, size_t len, size_t at)
+{
+    for (size_t i = at; i < len; i++)
+        if (src[i] == '\n' && i + 1 < len && src[i + 1] != ' ' && src[i + 1] != '\t' &&
+            src[i + 1] != '\n' && src[i + 1] != '\r')
+            return i + 1;
+    return len;
+}
+
 static void comment(FILE *f, const char *label, const char *val)
 {
     if (!val)
@@ -323,6 +334,8 @@ static int write_one(const char *dir, const run_result *run, const scenario_resu
         from++;
     if (built == 0 && from < len && src[from] == '{')
         to = flow_end(src, len, from);
+    else if (built == 0)
+        to = block_end(src, len, from);
     if (built == 0 && from <= to && to <= len) {
         sbuf mid = {0};
         sb_add(&mid, src, from);
