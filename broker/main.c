@@ -53,6 +53,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...\n"
+            "                     [--tls-port PORT --cert FILE --key FILE]\n"
             "  -p, --port PORT     TCP port (default 1883; 0 picks a free one)\n"
             "      --bind ADDR     address to listen on (default 127.0.0.1)\n"
             "  -c, --config FILE   configuration file (see docs/broker.md)\n"
