@@ -55,6 +55,8 @@ static void run_usage(FILE *f)
           "  --baseline FILE     known failures of this broker (ci/baselines/NAME.yaml)\n"
           "  --protocols LIST    versions the broker speaks: 5, 3.1.1 or 5,3.1.1 (default);\n"
           "                      scenarios needing another are skipped\n"
+          "  --no-probe          do not probe the broker's CONNACKs for what it offers\n"
+          "                      (then nothing is skipped for a missing feature)\n"
           "  --profile NAME      the broker's name in reports (ci/brokers/NAME.profile)\n"
           "  --username U        user name for every client that does not set one\n"
           "  --password P        password likewise\n"
@@ -284,92 +286,25 @@ static bool id_selected(const char *id, const char *pattern)
     return strstr(id, pattern) != NULL;
 }
 
-/* The run may leave some scenarios out (--protocols): TAP still numbers every
- * scenario in file order, so the skipped ones are printed where they stand,
- * between the ones the runner reports. */
 typedef struct tap_ctx {
     bool verbose;
-    run_result *res;            /* what the runner fills: the scenarios it runs */
-    run_result *skipped;        /* one slot per scenario of the set; verdict skip where not run */
-    const bool *is_skipped;     /* per scenario of the set */
-    const size_t *set_index;    /* runner index -> index in the set */
-    size_t n_set, printed;
+    run_result *res;
     const baseline *bl;
 } tap_ctx;
-
-static void tap_skipped_until(tap_ctx *t, size_t upto)
-{
-    for (; t->printed < upto; t->printed++)
-        if (t->is_skipped[t->printed])
-            tap_scenario(stdout, t->printed + 1, &t->skipped->items[t->printed], t->verbose);
-}
 
 static void on_finished(void *ud, size_t number, const scenario_result *r)
 {
     tap_ctx *t = ud;
-    size_t at = t->set_index[number - 1];
-    tap_skipped_until(t, at);
     /* The runner is done with this result; the baseline is applied before it
      * is shown so that TAP, JSON and the documents agree. */
     scenario_result *mine = &t->res->items[number - 1];
     baseline_effect e = t->bl ? baseline_apply(t->bl, mine) : BASELINE_NONE;
-    tap_scenario(stdout, at + 1, mine, t->verbose);
+    tap_scenario(stdout, number, mine, t->verbose);
     if (e == BASELINE_PASSED)
         printf("# baseline: %s is listed as a known failure but passed; remove it from %s\n",
                mine->id, t->bl->file);
-    t->printed = at + 1;
     (void)r;
     fflush(stdout);
-}
-
-/* Which versions a scenario's clients speak, against what the broker speaks. */
-static const char *protocol_gap(const scenario_t *sc, bool v5_ok, bool v311_ok)
-{
-    for (size_t i = 0; i < sc->n_clients; i++) {
-        if (sc->clients[i].protocol == MQTT_V5 && !v5_ok)
-            return "broker speaks MQTT 3.1.1 only";
-        if (sc->clients[i].protocol == MQTT_V311 && !v311_ok)
-            return "broker speaks MQTT 5.0 only";
-    }
-    return NULL;
-}
-
-static void fill_skipped(scenario_result *r, const scenario_t *sc, const char *why)
-{
-    r->id = strdup(sc->id);
-    r->title = strdup(sc->title);
-    r->file = strdup(sc->file);
-    r->spec = calloc(sc->n_spec ? sc->n_spec : 1, sizeof *r->spec);
-    for (size_t i = 0; r->spec && i < sc->n_spec; i++)
-        r->spec[r->n_spec++] = strdup(sc->spec[i]);
-    r->level = strdup(level_name(sc->level));
-    r->protocol = strdup(sc->protocol == MQTT_V5 ? "5" : "3.1.1");
-    r->verdict = V_SKIP;
-    r->reason = strdup(why);
-}
-
-/* Moves the runner's results and the skipped ones into one list in set order. */
-static void merge_results(run_result *res, run_result *skipped, const bool *is_skipped, size_t n)
-{
-    scenario_result *all = calloc(n ? n : 1, sizeof *all);
-    if (!all)
-        return;
-    for (size_t i = 0, j = 0; i < n; i++)
-        all[i] = is_skipped[i] ? skipped->items[i] : res->items[j++];
-    for (size_t i = 0; i < n; i++)
-        if (!is_skipped[i])
-            memset(&skipped->items[i], 0, sizeof skipped->items[i]);
-    /* Every string now belongs to `all`; the slots left behind are empty. */
-    free(res->items);
-    for (size_t i = 0; i < skipped->n_items; i++)
-        if (!is_skipped[i])
-            scenario_result_free(&skipped->items[i]);
-    free(skipped->items);
-    skipped->items = NULL;
-    skipped->n_items = 0;
-    res->items = all;
-    res->n_items = n;
-    run_result_count(res);
 }
 
 /* ---- the command -------------------------------------------------------------------- */
@@ -387,6 +322,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *broker = NULL, *only = NULL, *broker_log = NULL;
     const char *baseline_path = NULL, *protocols = NULL, *profile = NULL;
+    bool no_probe = false;
     report_outputs outs = {0};
     run_options opt;
     memset(&opt, 0, sizeof opt);
@@ -460,6 +396,8 @@ int cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--key")) {
             VALUE();
             opt.target.keyfile = (char *)v;
+        } else if (!strcmp(a, "--no-probe")) {
+            no_probe = true;
         } else if (!strcmp(a, "--insecure")) {
             opt.target.insecure = true;
         } else if (!strcmp(a, "--broker-log")) {
@@ -559,33 +497,37 @@ int cmd_run(int argc, char **argv)
         status = 3;
         goto out;
     }
-
-    /* Scenarios for a version the broker does not speak are not run: the
-     * runner gets the others, in order, and TAP numbers them all. */
-    bool *is_skipped = calloc(set.n ? set.n : 1, sizeof *is_skipped);
-    size_t *set_index = calloc(set.n ? set.n : 1, sizeof *set_index);
-    scenario_t **to_run = calloc(set.n ? set.n : 1, sizeof *to_run);
-    run_result skipped;
-    run_result_init(&skipped);
-    scenario_set run_set = {.items = to_run, .n = 0};
-    for (size_t i = 0; is_skipped && set_index && to_run && i < set.n; i++) {
-        const char *why = protocol_gap(set.items[i], v5_ok, v311_ok);
-        scenario_result *slot = run_result_add(&skipped);
-        if (!slot)
-            break;
-        slot->verdict = V_PASS;
-        if (why) {
-            is_skipped[i] = true;
-            fill_skipped(slot, set.items[i], why);
-        } else {
-            set_index[run_set.n] = i;
-            to_run[run_set.n++] = set.items[i];
+    /* What the broker offers, from its CONNACKs, narrowed by what the user
+     * declared: scenarios needing more are skipped by the runner. */
+    broker_caps caps;
+    char prefix[7];
+    runner_make_prefix(prefix);
+    if (!no_probe) {
+        /* A broker that accepts nothing still gets its verdicts (errors that
+         * say what went wrong), so the probe's failure only disables skips. */
+        if (broker_probe(&opt.target, opt.username, opt.password, prefix, 5000, &caps, err,
+                         sizeof err) != 0) {
+            fprintf(stderr, "mqspec run: probing the broker failed: %s\n", err);
+            memset(&caps, 0, sizeof caps);
+            caps.probed = true;
+            caps.offered = FEAT__ALL;
+            snprintf(caps.announced, sizeof caps.announced, "probe failed: %s", err);
         }
+    } else {
+        memset(&caps, 0, sizeof caps);
+        caps.probed = true;     /* assumed, not learnt: everything but what is declared */
+        caps.offered = FEAT__ALL;
+        snprintf(caps.announced, sizeof caps.announced, "not probed (--no-probe)");
     }
-    if (!is_skipped || !set_index || !to_run || skipped.n_items != set.n) {
-        fprintf(stderr, "mqspec run: out of memory\n");
-        exit(1);
+    if (!v5_ok) {
+        caps.offered &= ~FEAT_V5;
+        snprintf(caps.v5_refused, sizeof caps.v5_refused, "--protocols");
     }
+    if (!v311_ok) {
+        caps.offered &= ~FEAT_V311;
+        snprintf(caps.v311_refused, sizeof caps.v311_refused, "--protocols");
+    }
+    opt.caps = &caps;
 
     run_result res;
     run_result_init(&res);
@@ -603,32 +545,29 @@ int cmd_run(int argc, char **argv)
              "scenario, unscaled",
              opt.jobs, 10);
     res.timing = strdup(timing);
-    tap_ctx tc = {.verbose = opt.verbose, .res = &res, .skipped = &skipped, .is_skipped = is_skipped,
-                  .set_index = set_index, .n_set = set.n, .bl = baseline_path ? &bl : NULL};
+    tap_ctx tc = {.verbose = opt.verbose, .res = &res, .bl = baseline_path ? &bl : NULL};
     opt.finished = on_finished;
     opt.ud = &tc;
     tap_begin(stdout, set.n);
+    printf("# broker: MQTT 5.0 %s, MQTT 3.1.1 %s; %s\n",
+           (caps.offered & FEAT_V5) ? "offered" : "not offered",
+           (caps.offered & FEAT_V311) ? "offered" : "not offered", caps.announced);
     fflush(stdout);
     signal(SIGPIPE, SIG_IGN);
-    if (runner_run(&run_set, &opt, &res) != 0) {
+    if (runner_run(&set, &opt, &res) != 0) {
         fprintf(stderr, "mqspec run: could not start the run (out of memory)\n");
         status = 1;
     } else {
-        tap_skipped_until(&tc, set.n);
-        merge_results(&res, &skipped, is_skipped, set.n);
         tap_summary(stdout, &res);
         fflush(stdout);
         status = run_result_exit_code(&res);
         char ann[1024];
-        const char *announced = rep_announced(&res, ann, sizeof ann);
+        const char *announced = caps.announced[0] && !no_probe ? caps.announced
+                                                              : rep_announced(&res, ann, sizeof ann);
         res.broker_announced = announced ? strdup(announced) : NULL;
         if (reports_write_outputs(&res, &outs, stderr) != 0)
             status = status ? status : 1;
     }
-    run_result_free(&skipped);
-    free(is_skipped);
-    free(set_index);
-    free(to_run);
     baseline_free(&bl);
     embedded_stop(&emb);
     run_result_free(&res);

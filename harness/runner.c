@@ -1185,6 +1185,13 @@ static void start_scenario(run_state *rs, size_t index)
 {
     const scenario_t *sc = rs->set->items[index];
     scenario_result *r = &rs->out->items[index];
+    char why[256];
+    if (broker_caps_gap(rs->opt->caps, sc->requires, why, sizeof why)) {
+        r->verdict = V_SKIP;
+        r->reason = strdup(why);
+        rs->done[index] = true;
+        return;
+    }
     sc_run *sr = calloc(1, sizeof *sr);
     if (!sr) {
         r->verdict = V_ERROR;

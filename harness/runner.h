@@ -16,6 +16,7 @@
 
 #include "driver.h"
 #include "load.h"
+#include "probe.h"
 #include "results.h"
 
 typedef struct run_options {
@@ -24,6 +25,8 @@ typedef struct run_options {
     const char *username;       /* defaults for every client, or NULL */
     const char *password;
     bool verbose;               /* print every packet live on stderr */
+    /* What the broker offers; a scenario needing more is skipped. NULL: run all. */
+    const broker_caps *caps;
     /* Called once per scenario, in scenario order, as soon as it and every
      * scenario before it have finished. `number` is 1-based. */
     void (*finished)(void *ud, size_t number, const scenario_result *r);
