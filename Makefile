@@ -117,3 +117,19 @@ conformance: deps $(BUILD)/mqspec
 conformance-all: deps $(BUILD)/mqspec
 	BUILD=$(BUILD) ci/brokers/conformance --matrix $(CONFORMANCE_BROKERS)
 # ---- end of conformance -------------------------------------------------------
+
+# ---- benchmark: bench/ (docs/bench.md) ----------------------------------------
+# `make bench-broker` prints figures, it is not a test (and not part of `make
+# test`): our broker and Debian mosquitto side by side, driven by our own load
+# generator, build/mqspec-bench (the harness loop and the mqtt/ codec).
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_OBJ   := $(call obj,$(BENCH_SRC))
+
+# No libraries: the generator is the harness loop and our codec, nothing else.
+$(BUILD)/mqspec-bench: $(BENCH_OBJ) $(BUILD)/obj/harness/loop.o $(MQTT_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS)
+
+.PHONY: bench-broker
+bench-broker: $(BUILD)/mqspec-bench $(BUILD)/mqspec-broker
+	BUILD=$(BUILD) bench/run.sh
+# ---- end of benchmark ---------------------------------------------------------
