@@ -23,6 +23,7 @@
 #define MAX_HEX_BYTES 512
 
 static void advance(sc_run *sr);
+static void remember_retained(sc_run *sr, const char *topic);
 static void scenario_end(sc_run *sr);
 
 /* ---- small helpers shared with expect.c ---------------------------------- */
@@ -614,7 +615,11 @@ static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
         m->will = true;
         m->will_qos = w->qos;
         m->will_retain = w->retain;
-        m->will_topic = mqtt_str(sr_expand(sr, w->topic));
+        const char *wt = sr_expand(sr, w->topic);
+        m->will_topic = mqtt_str(wt);
+        /* A retained Will outlives the scenario unless clean-up deletes it. */
+        if (w->retain && wt[0])
+            remember_retained(sr, wt);
         m->will_payload = bytes_of(w->payload, w->payload_len);
         if (v5) {
             if (w->delay.set)
