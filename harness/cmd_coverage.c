@@ -218,37 +218,6 @@ static void parse_entry(lctx *c, stmt_index *ix, const ynode *k, const ynode *v)
     ix->n++;
 }
 
-/* Reads a whole file, at most LOAD_MAX_BYTES + 1 (so the parser can say it is too big). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap > LOAD_MAX_BYTES)
-                break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* Loads the index; returns the number of errors (printed to errs as FILE:LINE:COL). */
 static int index_load(const char *path, const char *shown, stmt_index *ix, FILE *errs)
 {
@@ -258,9 +227,11 @@ static int index_load(const char *path, const char *shown, stmt_index *ix, FILE 
     c.errs = errs;
     memset(ix, 0, sizeof *ix);
     size_t len = 0;
-    char *text = slurp(path, &len);
+    char why[128] = "";
+    char *text = ld_read_file(path, &len, why, sizeof why);
     if (!text) {
-        fprintf(errs, "%s: cannot read the statement index (give one with --index FILE)\n", shown);
+        fprintf(errs, "%s: cannot read the statement index: %s (give one with --index FILE)\n",
+                shown, why);
         return 1;
     }
     size_t blank = 0;

@@ -330,7 +330,7 @@ int scenario_load_string(const char *name, const char *text, size_t len, scenari
 }
 
 /* Reads a whole file (at most LOAD_MAX_BYTES + 1, so the loader can say it is too big). */
-static char *read_file(const char *path, size_t *len, char *why, size_t whycap)
+char *ld_read_file(const char *path, size_t *len, char *why, size_t whycap)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -375,7 +375,7 @@ static int load_file(const char *path, scenario_t **out, char *err, size_t errca
 {
     char why[200] = "";
     size_t len = 0;
-    char *text = read_file(path, &len, why, sizeof why);
+    char *text = ld_read_file(path, &len, why, sizeof why);
     if (!text) {
         if (err && errcap)
             snprintf(err, errcap, "%s: cannot read: %s", path, why);

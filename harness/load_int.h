@@ -171,4 +171,8 @@ void load_steps(lctx *c, const ynode *steps);
 int load_expand_paths(const char *const *paths, size_t npaths, char ***out, size_t *n_out,
                       FILE *errs);
 
+/* Reads a whole file, at most LOAD_MAX_BYTES + 1 so that the caller can say it
+ * is too big. NULL with why filled on failure. */
+char *ld_read_file(const char *path, size_t *len, char *why, size_t whycap);
+
 #endif
