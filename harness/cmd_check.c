@@ -220,7 +220,7 @@ static void list_json(const scenario_set *set)
                 printf("null");
             printf(", \"needs\": [");
             int first = 1;
-            for (unsigned bit = 1; bit <= CAP_MIXED_SUBSCRIBE; bit <<= 1)
+            for (unsigned bit = 1; bit & CAP__ALL; bit <<= 1)
                 if (c->needs & bit) {
                     printf("%s\"%s\"", first ? "" : ", ", cap_name(bit));
                     first = 0;

@@ -1352,9 +1352,7 @@ static void raw_free(conn_t *c)
 
 const driver_t driver_raw = {
     .name = "raw",
-    .caps = CAP_MANUAL_ACK | CAP_SEE_DUP | CAP_SEE_ACKS | CAP_SEND_DUP | CAP_RAW_BYTES |
-            CAP_RESET | CAP_SECOND_CONNECT | CAP_TOPIC_ALIAS | CAP_EXACT_PROPS |
-            CAP_NO_AUTO_RESEND | CAP_MIXED_SUBSCRIBE,
+    .caps = CAP__ALL,   /* nothing is hidden from the raw driver */
     .open = raw_open,
     .send = raw_send,
     .send_bytes = raw_send_bytes,
