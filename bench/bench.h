@@ -38,7 +38,7 @@ typedef struct bconn_ops {
 
 struct bconn {
     loop_t *loop;
-    int fd;                 /* -1 when idle */
+    int fd;                 /* -1 when idle: set it before any other call */
     bool connecting;        /* non-blocking connect() in progress */
     bool writing;           /* LOOP_WRITE is registered (output backed up) */
     bool dirty;             /* on the flush list */
@@ -136,6 +136,7 @@ typedef struct sessions_params {
     int pid;                /* the broker, for /proc/PID/status */
     int sessions;
     int concurrency;        /* connections open at once */
+    int max_pending;        /* of which still between connect() and CONNACK */
     int queued;             /* QoS 1 messages queued per session before resume */
     int publishers;         /* connections that queue them */
     int window;

@@ -219,6 +219,10 @@ int load_run(const load_params *p)
         fprintf(stderr, "mqspec-bench: out of memory\n");
         exit(1);
     }
+    for (int i = 0; i < p->publishers; i++)
+        L.pubs[i].c.fd = -1;
+    for (int i = 0; i < p->subscribers; i++)
+        L.subs[i].c.fd = -1;
     int64_t t0 = loop_now_ms();
     int64_t deadline = t0 + (int64_t)p->deadline_s * 1000;
     for (int i = 0; i < p->subscribers && !L.done; i++) {

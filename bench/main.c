@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     const char *label = "broker", *only = NULL;
     int port = 0, pid = 0, window = 100, clients = 50, deadline = 60;
     int sessions = 10000, concurrency = 2000, queued = 10;
-    long messages = 100000;
+    long messages = 500000;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--label") && v)
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
     }
     sessions_params sp = {
         .label = label, .port = port, .pid = pid, .sessions = sessions,
-        .concurrency = concurrency, .queued = queued, .publishers = 10, .window = 100,
+        .concurrency = concurrency, .max_pending = 64, .queued = queued, .publishers = 10, .window = 100,
         .deadline_s = deadline, .run_id = run_id,
     };
     return sessions_run(&sp) ? 1 : 0;
