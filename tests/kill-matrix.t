@@ -5,8 +5,9 @@
 # Prints the defect x scenario kill matrix as TAP comments.
 #
 # A defect is "caught" by a scenario whose verdict is fail or warn against the
-# broker with that defect. An error verdict is not a catch: it means mqspec
-# could not judge.
+# broker with that defect and pass against the same broker without it (a
+# SHOULD the clean broker does not meet would otherwise "catch" everything).
+# An error verdict is not a catch: it means mqspec could not judge.
 use strict;
 use warnings;
 use JSON::PP;
@@ -30,7 +31,8 @@ my $tmp = tempdir(CLEANUP => 1);
 # Runs the whole suite against a broker with one defect; leaves JSON in $tmp.
 sub run_one {
     my ($defect) = @_;
-    my $pid = open(my $out, '-|', "exec $broker -p 0 --defect $defect 2>/dev/null") or die "start: $!";
+    my $args = $defect eq 'none' ? '' : "--defect $defect";
+    my $pid = open(my $out, '-|', "exec $broker -p 0 $args 2>/dev/null") or die "start: $!";
     my $port;
     while (my $line = <$out>) { if ($line =~ /^listening \S+ (\d+)/) { $port = $1; last; } }
     die "broker with $defect did not start\n" unless $port;
@@ -39,7 +41,7 @@ sub run_one {
     waitpid($pid, 0);
 }
 
-my @queue = grep { !$elsewhere{$_} } @defects;
+my @queue = ('none', grep { !$elsewhere{$_} } @defects);
 my %running;
 while (@queue || %running) {
     while (@queue && keys(%running) < $parallel) {
@@ -52,7 +54,10 @@ while (@queue || %running) {
     delete $running{$done};
 }
 
-my (@ids, %killers, $n);
+my (@ids, %killers, $n, %clean);
+if (-s "$tmp/none.json" && open my $j, '<', "$tmp/none.json") {
+    %clean = map { $_->{id} => $_->{verdict} } @{decode_json(do { local $/; <$j> })->{scenarios}};
+}
 for my $d (@defects) {
     next if $elsewhere{$d};
     my $f = "$tmp/$d.json";
@@ -60,10 +65,12 @@ for my $d (@defects) {
     open my $j, '<', $f or next;
     my $doc = decode_json(do { local $/; <$j> });
     @ids = map { $_->{id} } @{$doc->{scenarios}} unless @ids;
-    $killers{$d} = { map { $_->{id} => $_->{verdict} } grep { $_->{verdict} =~ /^(fail|warn)$/ } @{$doc->{scenarios}} };
+    $killers{$d} = { map { $_->{id} => $_->{verdict} }
+                     grep { $_->{verdict} =~ /^(fail|warn)$/ && ($clean{$_->{id}} // '') eq 'pass' }
+                     @{$doc->{scenarios}} };
 }
 
-print "# kill matrix: rows are defects, columns scenarios (X = caught, e = error)\n";
+print "# kill matrix: rows are defects, columns scenarios (X = caught, e = error, - = not a pass on the clean broker)\n";
 my %col; @col{@ids} = (1 .. @ids);
 for my $i (0 .. $#ids) { printf "# %3d %s\n", $i + 1, $ids[$i]; }
 my $header = join '', map { $_ % 10 } 1 .. @ids;
@@ -73,7 +80,8 @@ for my $d (@defects) {
     my $f = "$tmp/$d.json";
     my %verdict;
     if (-s $f) { open my $j, '<', $f; %verdict = map { $_->{id} => $_->{verdict} } @{decode_json(do { local $/; <$j> })->{scenarios}}; }
-    my $row = join '', map { my $v = $verdict{$_} // '?'; $v =~ /^(fail|warn)$/ ? 'X' : $v eq 'error' ? 'e' : '.' } @ids;
+    my $row = join '', map { my $v = $verdict{$_} // '?';
+                             ($clean{$_} // '') ne 'pass' ? '-' : $v =~ /^(fail|warn)$/ ? 'X' : $v eq 'error' ? 'e' : '.' } @ids;
     printf "# %-32s %s\n", $d, $row;
 }
 STDOUT->flush;
