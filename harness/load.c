@@ -140,9 +140,20 @@ static void parse_clients(lctx *c, const ynode *cl)
                            "mosquitto",
                      d->name);
         }
-        if ((v = map_get(o, "client_id")) && get_str(c, v, "client_id", &d->client_id) == 0 &&
-            strlen(d->client_id) > 65535)
-            lerr(c, v, "client_id: at most 65535 bytes");
+        if ((v = map_get(o, "client_id")) && get_str(c, v, "client_id", &d->client_id) == 0) {
+            if (strlen(d->client_id) > 65535)
+                lerr(c, v, "client_id: at most 65535 bytes");
+            /* libmosquitto invents an id for an empty 3.1.1 one and refuses an empty
+             * one with Clean Start 0: only the raw driver sends it as written. */
+            if (!d->client_id[0]) {
+                d->needs |= CAP_EMPTY_CLIENT_ID;
+                const char *drv = d->driver ? d->driver : s->driver;
+                if (drv && !strcmp(drv, "mosquitto"))
+                    lerr(c, v, "client_id: an empty client id needs the raw driver, but client "
+                               "'%s' uses driver mosquitto",
+                         d->name);
+            }
+        }
     }
     /* templates last: {id:NAME} checks NAME's own client_id */
     for (size_t i = 0; i + 1 < cl->n; i += 2) {

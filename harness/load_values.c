@@ -530,6 +530,7 @@ const char *cap_name(unsigned cap_bit)
     case CAP_EXACT_PROPS: return "exact_props";
     case CAP_NO_AUTO_RESEND: return "no_auto_resend";
     case CAP_MIXED_SUBSCRIBE: return "mixed_subscribe";
+    case CAP_EMPTY_CLIENT_ID: return "empty_client_id";
     default: return "?";
     }
 }

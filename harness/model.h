@@ -46,7 +46,8 @@ enum cap {
     CAP_EXACT_PROPS   = 1u << 8,  /* control property presence exactly (e.g. SEI 0 vs absent in 3.1.1-less corners) */
     CAP_NO_AUTO_RESEND = 1u << 9, /* never resend our own in-flight messages on reconnect */
     CAP_MIXED_SUBSCRIBE = 1u << 10, /* one SUBSCRIBE whose entries have different QoS / options */
-    CAP__ALL          = (1u << 11) - 1
+    CAP_EMPTY_CLIENT_ID = 1u << 11, /* send a zero-length client id as it is (any protocol, any Clean Start) */
+    CAP__ALL          = (1u << 12) - 1
 };
 
 /* Broker features a scenario relies on. The loader derives most of them from

@@ -454,6 +454,12 @@ static void check_action_wait(sc_run *sr, client_rt *c)
                        step_kind_name(st->kind), o->text);
             return;
         }
+        if (o->kind == OBS_BAD_PACKET && sr->waiting == WF_CONNACK) {
+            /* An undecodable answer is the broker's to be judged by the
+             * expectation that follows, not a reason to wait on. */
+            step_done(sr);
+            return;
+        }
         if (o->kind != OBS_PACKET)
             continue;
         const mqtt_packet *p = &o->pkt;
