@@ -55,6 +55,8 @@ static void run_usage(FILE *f)
           "  --baseline FILE     known failures of this broker (ci/baselines/NAME.yaml)\n"
           "  --protocols LIST    versions the broker speaks: 5, 3.1.1 or 5,3.1.1 (default);\n"
           "                      scenarios needing another are skipped\n"
+          "  --no-retry          do not re-run a failing scenario (a re-run tells a real\n"
+          "                      failure from a race, which is reported as flaky)\n"
           "  --no-probe          do not probe the broker's CONNACKs for what it offers\n"
           "                      (then nothing is skipped for a missing feature)\n"
           "  --profile NAME      the broker's name in reports (ci/brokers/NAME.profile)\n"
@@ -327,6 +329,7 @@ int cmd_run(int argc, char **argv)
     run_options opt;
     memset(&opt, 0, sizeof opt);
     opt.jobs = 4;
+    opt.retry_failures = true;
     const char **paths = calloc((size_t)argc + 1, sizeof *paths);
     size_t npaths = 0;
     if (!paths)
@@ -396,6 +399,8 @@ int cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--key")) {
             VALUE();
             opt.target.keyfile = (char *)v;
+        } else if (!strcmp(a, "--no-retry")) {
+            opt.retry_failures = false;
         } else if (!strcmp(a, "--no-probe")) {
             no_probe = true;
         } else if (!strcmp(a, "--insecure")) {

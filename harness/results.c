@@ -14,7 +14,7 @@
 
 static const char *const verdict_names[V__COUNT] = {
     [V_PASS] = "pass", [V_FAIL] = "fail",   [V_WARN] = "warn",   [V_INFO] = "info",
-    [V_SKIP] = "skip", [V_ERROR] = "error", [V_KNOWN] = "known",
+    [V_SKIP] = "skip", [V_ERROR] = "error", [V_KNOWN] = "known", [V_FLAKY] = "flaky",
 };
 
 const char *verdict_name(verdict_t v)

@@ -23,6 +23,7 @@ typedef enum verdict {
     V_SKIP,     /* not applicable to this broker, with the reason */
     V_ERROR,    /* the harness could not judge */
     V_KNOWN,    /* a failure listed in the broker's baseline */
+    V_FLAKY,    /* failed once, passed when re-run: a race, reported, not a verdict on the broker */
     V__COUNT
 } verdict_t;
 

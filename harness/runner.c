@@ -23,6 +23,9 @@
 #define MAX_HEX_BYTES 512
 
 static void advance(sc_run *sr);
+static void start_attempt(run_state *rs, size_t index, int attempt, scenario_result *r);
+static void settle_retry(scenario_result *first, const scenario_result *again);
+static void fill_result_header(scenario_result *r, const scenario_t *sc);
 static void remember_retained(sc_run *sr, const char *topic);
 static void scenario_end(sc_run *sr);
 
@@ -1148,9 +1151,26 @@ static void finish_cb(loop_t *loop, void *ud)
     if (sr->trace_dropped)
         sr_note(sr, "%zu trace lines beyond the first %d were not kept", sr->trace_dropped,
                 MAX_TRACE_LINES);
-    rs->done[sr->number - 1] = true;
+    size_t index = sr->number - 1;
+    int attempt = sr->attempt;
     rs->active--;
     sc_run_free(sr);
+    if (attempt == 0 && rs->opt->retry_failures && (r->verdict == V_FAIL || r->verdict == V_WARN)) {
+        /* A failure is run once more at once, with fresh names: failing again
+         * confirms it; passing makes it a race, reported as flaky. */
+        scenario_result *again = calloc(1, sizeof *again);
+        if (again) {
+            fill_result_header(again, rs->set->items[index]);
+            start_attempt(rs, index, 1, again);
+            return;
+        }
+    }
+    if (attempt == 1) {
+        settle_retry(&rs->out->items[index], r);
+        scenario_result_free(r);
+        free(r);
+    }
+    rs->done[index] = true;
     report_in_order(rs);
     start_next(rs);
 }
@@ -1192,6 +1212,29 @@ static void fill_result_header(scenario_result *r, const scenario_t *sc)
     r->verdict = V_PASS;
 }
 
+/* The first attempt's result stays; the re-run only decides between a
+ * confirmed failure and a flaky one. */
+static void settle_retry(scenario_result *first, const scenario_result *again)
+{
+    char note[700];
+    if (again->verdict == V_PASS) {
+        snprintf(note, sizeof note, "failed once (%s), passed when re-run",
+                 first->reason ? first->reason : verdict_name(first->verdict));
+        first->verdict = V_FLAKY;
+        free(first->reason);
+        first->reason = strdup(note);
+    } else {
+        snprintf(note, sizeof note, "confirmed by a re-run: %s%s%s", verdict_name(again->verdict),
+                 again->reason ? ", " : "", again->reason ? again->reason : "");
+    }
+    char **n = realloc(first->notes, (first->n_notes + 1) * sizeof *n);
+    if (!n)
+        return;
+    first->notes = n;
+    if ((first->notes[first->n_notes] = strdup(note)))
+        first->n_notes++;
+}
+
 static void start_scenario(run_state *rs, size_t index)
 {
     const scenario_t *sc = rs->set->items[index];
@@ -1203,6 +1246,14 @@ static void start_scenario(run_state *rs, size_t index)
         rs->done[index] = true;
         return;
     }
+    start_attempt(rs, index, 0, r);
+}
+
+/* Runs scenario `index` into result r. Attempt 1 (a re-run) gets names of its
+ * own, so nothing the first attempt left in flight can reach it. */
+static void start_attempt(run_state *rs, size_t index, int attempt, scenario_result *r)
+{
+    const scenario_t *sc = rs->set->items[index];
     sc_run *sr = calloc(1, sizeof *sr);
     if (!sr) {
         r->verdict = V_ERROR;
@@ -1213,10 +1264,11 @@ static void start_scenario(run_state *rs, size_t index)
     sr->run = rs;
     sr->sc = sc;
     sr->number = index + 1;
+    sr->attempt = attempt;
     sr->res = r;
     sr->started = loop_now_ms();
     r->started_ms = sr->started - rs->started;
-    snprintf(sr->ns, sizeof sr->ns, "mqspec/%s/%zu", rs->prefix, index + 1);
+    snprintf(sr->ns, sizeof sr->ns, "mqspec/%s/%zu%s", rs->prefix, index + 1, attempt ? "r" : "");
     sr->clients = calloc(sc->n_clients ? sc->n_clients : 1, sizeof *sr->clients);
     sr->n_clients = sc->n_clients;
     sr->steps = sc->steps;
@@ -1233,7 +1285,9 @@ static void start_scenario(run_state *rs, size_t index)
         c->sr = sr;
         c->index = (int)i;
         c->def = &sc->clients[i];
-        c->client_id = make_client_id(rs->prefix, index + 1, (int)i, c->def->name);
+        /* Re-runs take the upper half of the 3-digit scenario space. */
+        c->client_id = make_client_id(rs->prefix, index + 1 + (size_t)attempt * 23328, (int)i,
+                                      c->def->name);
     }
     const char *missing = NULL;
     for (size_t i = 0; i < sc->n_clients; i++) {

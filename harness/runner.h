@@ -25,6 +25,7 @@ typedef struct run_options {
     const char *username;       /* defaults for every client, or NULL */
     const char *password;
     bool verbose;               /* print every packet live on stderr */
+    bool retry_failures;        /* run a fail / warn once more: flaky if it then passes */
     /* What the broker offers; a scenario needing more is skipped. NULL: run all. */
     const broker_caps *caps;
     /* Called once per scenario, in scenario order, as soon as it and every

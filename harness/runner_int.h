@@ -75,6 +75,7 @@ struct sc_run {
     run_state *run;
     const scenario_t *sc;
     size_t number;              /* 1-based, the TAP test number */
+    int attempt;                /* 0, or 1 for the re-run of a failure */
     scenario_result *res;
     char ns[64];                /* {ns} */
     client_rt *clients;

@@ -74,6 +74,7 @@ int rep_verdict_rank(verdict_t v)
     case V_ERROR: return 1;
     case V_KNOWN: return 2;
     case V_WARN: return 3;
+    case V_FLAKY: return 3;
     case V_INFO: return 4;
     case V_SKIP: return 5;
     case V_PASS: return 6;

@@ -110,7 +110,7 @@ static void testcase(FILE *out, const scenario_result *s, const char *classname)
     secs(out, "time", s->duration_ms);
     fputs(">\n", out);
     switch (s->verdict) {
-    case V_PASS: case V_WARN: case V_INFO:
+    case V_PASS: case V_WARN: case V_INFO: case V_FLAKY:
         break;
     case V_FAIL:
         fputs("      <failure", out);
@@ -138,7 +138,7 @@ static void testcase(FILE *out, const scenario_result *s, const char *classname)
     }
     /* Passing scenarios keep their trace out: it would only bloat CI pages. */
     if (s->verdict == V_WARN || s->verdict == V_INFO || s->verdict == V_SKIP ||
-        s->verdict == V_KNOWN) {
+        s->verdict == V_KNOWN || s->verdict == V_FLAKY) {
         fputs("      <system-out>", out);
         fprintf(out, "verdict: %s\n", verdict_name(s->verdict));
         details(out, s);
