@@ -177,6 +177,11 @@ static bool num_ok(sc_run *sr, const num_match *m, bool present, uint32_t v)
         int id = saved_packet_id(sr, m->saved);
         return present && id >= 0 && v == (uint32_t)id;
     }
+    case NM_NOT_EQ: return present && v != m->lo;
+    case NM_NOT_SAVED: {
+        int id = saved_packet_id(sr, m->saved);
+        return present && id >= 0 && v != (uint32_t)id;
+    }
     }
     return false;
 }

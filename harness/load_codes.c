@@ -247,6 +247,23 @@ int get_num_match(lctx *c, const ynode *n, const char *key, uint32_t max, bool a
             return 0;
         }
     }
+    if (n->type == YN_MAP && map_get(n, "not")) {
+        /* `{not: X}`: a new packet id must differ from one still in use. */
+        static const char *const nkeys[] = {"not", NULL};
+        if (!map_check_keys(c, n, key, nkeys))
+            return -1;
+        num_match inner;
+        if (get_num_match(c, map_get(n, "not"), key, max, allow_saved, &inner) < 0)
+            return -1;
+        if (inner.kind != NM_EQ && inner.kind != NM_SAVED) {
+            free(inner.saved);
+            lerr(c, n, "%s: not takes a number%s", key, allow_saved ? " or $SAVED" : "");
+            return -1;
+        }
+        *out = inner;
+        out->kind = inner.kind == NM_EQ ? NM_NOT_EQ : NM_NOT_SAVED;
+        return 0;
+    }
     if (n->type == YN_MAP) {
         static const char *const keys[] = {"min", "max", NULL};
         if (!map_check_keys(c, n, key, keys))

@@ -97,7 +97,9 @@ typedef enum num_match_kind {
     NM_PRESENT,             /* present, any value */
     NM_EQ,                  /* present and == lo */
     NM_RANGE,               /* present and lo <= v <= hi */
-    NM_SAVED                /* equal to the packet id saved under `saved` */
+    NM_SAVED,               /* equal to the packet id saved under `saved` */
+    NM_NOT_EQ,              /* present and != lo  (`{not: 7}`) */
+    NM_NOT_SAVED            /* present and != the packet id saved under `saved` (`{not: $m1}`) */
 } num_match_kind;
 
 typedef struct num_match {

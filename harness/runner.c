@@ -171,14 +171,17 @@ void num_match_format(sc_run *sr, const num_match *m, char *out, size_t cap)
     case NM_PRESENT: snprintf(out, cap, "present"); break;
     case NM_EQ: snprintf(out, cap, "%u", m->lo); break;
     case NM_RANGE: snprintf(out, cap, "%u..%u", m->lo, m->hi); break;
-    case NM_SAVED: {
+    case NM_SAVED:
+    case NM_NOT_SAVED: {
+        const char *neg = m->kind == NM_NOT_SAVED ? "not " : "";
         int id = saved_packet_id(sr, m->saved);
         if (id < 0)
-            snprintf(out, cap, "the packet id of %s (not saved)", m->saved);
+            snprintf(out, cap, "%sthe packet id of %s (not saved)", neg, m->saved);
         else
-            snprintf(out, cap, "%d (the packet id of %s)", id, m->saved);
+            snprintf(out, cap, "%s%d (the packet id of %s)", neg, id, m->saved);
         break;
     }
+    case NM_NOT_EQ: snprintf(out, cap, "not %u", m->lo); break;
     }
 }
 
