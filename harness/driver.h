@@ -114,6 +114,8 @@ typedef struct conn_params {
     bool auto_ack;                  /* ack inbound QoS 1/2 (PUBACK, PUBREC->PUBREL->PUBCOMP) and
                                      * complete outbound QoS 2 (PUBREC -> PUBREL) by itself */
     int64_t deadline_ms;            /* connect + TLS handshake must finish by then */
+    bool no_connect;                /* open the connection only: the caller sends its own
+                                     * CONNECT as bytes (CAP_RAW_BYTES drivers) */
 } conn_params;
 
 typedef struct conn conn_t;         /* a driver's connection; opaque */

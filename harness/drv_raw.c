@@ -1185,7 +1185,7 @@ static conn_t *raw_open(loop_t *loop, const conn_params *params, conn_sink sink,
         cp.u.connect.protocol_name = mqtt_str("MQTT");
     if (cp.u.connect.protocol_level == 0)
         cp.u.connect.protocol_level = c->protocol;
-    if (!c->host || queue_packet(c, &cp) != 0) {
+    if (!c->host || (!params->no_connect && queue_packet(c, &cp) != 0)) {
         set_err(err, errcap, "cannot encode CONNECT");
         conn_destroy(c);
         return NULL;

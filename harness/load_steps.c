@@ -456,7 +456,7 @@ static void parse_wait(lctx *c, step_t *st, const ynode *a)
 
 static const char *const actions[] = {"connect", "subscribe", "unsubscribe", "publish",
                                       "disconnect", "drop", "puback", "pubrec", "pubrel",
-                                      "pubcomp", "send", "expect", NULL};
+                                      "pubcomp", "send", "expect", "open", NULL};
 
 static void parse_step(lctx *c, step_t *st, const ynode *item)
 {
@@ -492,7 +492,7 @@ static void parse_step(lctx *c, step_t *st, const ynode *item)
         ai++;
     if (!actions[ai]) {
         lerr(c, key, "unknown action '%.60s' (actions: connect, subscribe, unsubscribe, publish, "
-                     "disconnect, drop, puback, pubrec, pubrel, pubcomp, send, expect)",
+                     "disconnect, drop, puback, pubrec, pubrel, pubcomp, send, expect, open)",
              action);
         return;
     }
@@ -511,6 +511,13 @@ static void parse_step(lctx *c, step_t *st, const ynode *item)
         parse_ack(c, st, ci, action, key, args);
         break;
     case 10: st->kind = ST_SEND; parse_send(c, st, ci, key, args); break;
+    case 12: {
+        static const char *const keys[] = {COMMON, NULL};
+        st->kind = ST_OPEN;
+        map_check_keys(c, args, "open", keys);
+        ld_need(c, ci, CAP_RAW_BYTES, key);
+        break;
+    }
     default: st->kind = ST_EXPECT; ld_expect(c, st, ci, args); break;
     }
 }

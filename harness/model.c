@@ -154,7 +154,7 @@ void scenario_free(scenario_t *s)
 const char *step_kind_name(step_kind k)
 {
     static const char *const names[] = {"connect", "subscribe", "unsubscribe", "publish",
-                                        "disconnect", "drop", "ack", "send", "wait", "expect"};
+                                        "disconnect", "drop", "ack", "send", "wait", "expect", "open"};
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 

@@ -303,7 +303,8 @@ typedef struct expect_args {
 
 typedef enum step_kind {
     ST_CONNECT, ST_SUBSCRIBE, ST_UNSUBSCRIBE, ST_PUBLISH, ST_DISCONNECT, ST_DROP,
-    ST_ACK, ST_SEND, ST_WAIT, ST_EXPECT
+    ST_ACK, ST_SEND, ST_WAIT, ST_EXPECT,
+    ST_OPEN             /* raw: open the network connection only; the CONNECT is the scenario's to send */
 } step_kind;
 
 typedef struct step {

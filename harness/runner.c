@@ -694,6 +694,33 @@ static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
     wait_until(sr, WF_CONNACK, loop_now_ms() + CONNECT_TIMEOUT_MS);
 }
 
+/* A network connection without CONNECT: the scenario sends its own first
+ * packet as bytes (a malformed CONNECT, say), which no client library allows. */
+static void do_open(sc_run *sr, client_rt *c)
+{
+    if (c->open) {
+        step_error(sr, "client %s is still connected; disconnect or drop it first", c->def->name);
+        return;
+    }
+    free_connection(c);
+    conn_params params = {
+        .target = &sr->run->opt->target,
+        .protocol = c->def->protocol,
+        .auto_ack = c->def->auto_ack,
+        .deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS,
+        .no_connect = true,
+    };
+    conn_sink sink = {.observe = on_observe, .trace = on_trace, .ud = c};
+    char err[256] = "";
+    c->conn = c->drv->open(sr->run->loop, &params, sink, err, sizeof err);
+    if (!c->conn) {
+        step_error(sr, "could not start connecting: %s", err);
+        return;
+    }
+    c->open = true;
+    step_done(sr);
+}
+
 static bool need_open(sc_run *sr, client_rt *c)
 {
     if (c->open && c->conn)
@@ -954,6 +981,9 @@ static void begin_step(sc_run *sr)
     case ST_ACK:
         if (need_open(sr, c))
             do_ack(sr, st, c);
+        break;
+    case ST_OPEN:
+        do_open(sr, c);
         break;
     case ST_SEND:
         if (need_open(sr, c))
