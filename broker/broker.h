@@ -102,16 +102,16 @@ enum dstate {
 };
 
 struct delivery {
-    struct delivery *next;
+    struct delivery *next, *prev;
     struct msg *m;
     uint8_t qos;                /* min(published, granted) */
     bool retain;                /* the RETAIN flag to send */
-    enum dstate state;
+    uint8_t state;              /* enum dstate */
     bool on_wire;               /* sent on the current connection */
     uint16_t packet_id;
     uint32_t sent_expiry;       /* the MEI of the first send, repeated on resend */
-    uint64_t sent_at;
     uint32_t nsubids;
+    uint64_t sent_at;
     uint32_t subids[];
 };
 
@@ -131,9 +131,23 @@ void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool reta
 void deliver_pump(struct session *s);
 /* PUBACK, PUBREC, PUBCOMP from the client for an outbound message. */
 void deliver_ack(struct session *s, uint8_t type, uint16_t packet_id, uint8_t reason);
-void dlist_free(struct dlist *l);
+/* Frees the session's queue and in-flight messages. */
+void deliver_free_session(struct session *s);
+/* Only for the resend-after-clean-start defect: moves the in-flight messages
+ * of a session about to end out of it, and into the session that follows. */
+struct dlist deliver_take_inflight(struct session *s);
+void deliver_give_inflight(struct session *s, struct dlist *l);
+/* The connection closed: everything in flight must be resent on resume. */
+void deliver_connection_lost(struct session *s);
 /* Only for the resend-on-live-connection defect. */
 void deliver_retry(struct session *s);
+
+/* ---- in-flight deliveries by packet id (pidmap.c) ---- */
+
+struct delivery *pidmap_find(const struct session *s, uint16_t id);
+void pidmap_add(struct session *s, struct delivery *d, uint32_t n);
+void pidmap_remove(struct session *s, const struct delivery *d, uint32_t n);
+void pidmap_free(struct session *s);
 
 /* ---- subscriptions (subs.c) ---- */
 
@@ -203,6 +217,10 @@ struct session {
     uint32_t nsubs, capsubs;
     struct dlist inflight;              /* D_SENT and D_RELEASED, in send order */
     struct dlist queue;                 /* D_QUEUED, in arrival order */
+    struct delivery **pid_slots;        /* inflight indexed by packet id (pidmap.c) */
+    uint32_t pid_cap;
+    uint32_t on_wire;                   /* inflight sent on the current connection */
+    struct delivery *resend_next;       /* first inflight to resend after a resume */
     uint16_t last_packet_id;
     uint16_t *qos2_in;                  /* inbound QoS 2 ids awaiting PUBREL */
     uint32_t nqos2_in, capqos2_in;

@@ -31,6 +31,7 @@
 static void dl_push(struct dlist *l, struct delivery *d)
 {
     d->next = NULL;
+    d->prev = l->tail;
     if (l->tail)
         l->tail->next = d;
     else
@@ -41,37 +42,36 @@ static void dl_push(struct dlist *l, struct delivery *d)
 
 static void dl_push_front(struct dlist *l, struct delivery *d)
 {
+    d->prev = NULL;
     d->next = l->head;
-    l->head = d;
-    if (!l->tail)
+    if (l->head)
+        l->head->prev = d;
+    else
         l->tail = d;
+    l->head = d;
     l->count++;
+}
+
+static void dl_unlink(struct dlist *l, struct delivery *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        l->head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        l->tail = d->prev;
+    l->count--;
+    d->next = d->prev = NULL;
 }
 
 static struct delivery *dl_pop(struct dlist *l)
 {
     struct delivery *d = l->head;
-    if (!d)
-        return NULL;
-    l->head = d->next;
-    if (!l->head)
-        l->tail = NULL;
-    l->count--;
-    d->next = NULL;
+    if (d)
+        dl_unlink(l, d);
     return d;
-}
-
-/* Unlinks d, whose predecessor is prev (NULL for the head). */
-static void dl_unlink(struct dlist *l, struct delivery *prev, struct delivery *d)
-{
-    if (prev)
-        prev->next = d->next;
-    else
-        l->head = d->next;
-    if (l->tail == d)
-        l->tail = prev;
-    l->count--;
-    d->next = NULL;
 }
 
 static void delivery_free(struct delivery *d)
@@ -80,11 +80,65 @@ static void delivery_free(struct delivery *d)
     free(d);
 }
 
-void dlist_free(struct dlist *l)
+static void dlist_free(struct dlist *l)
 {
     struct delivery *d;
     while ((d = dl_pop(l)))
         delivery_free(d);
+}
+
+/* The in-flight list, its packet id index and its counters change together. */
+static void inflight_add(struct session *s, struct delivery *d)
+{
+    dl_push(&s->inflight, d);
+    pidmap_add(s, d, s->inflight.count);
+    s->on_wire += d->on_wire;
+}
+
+static void inflight_remove(struct session *s, struct delivery *d)
+{
+    if (s->resend_next == d)
+        s->resend_next = d->next;
+    s->on_wire -= d->on_wire;
+    dl_unlink(&s->inflight, d);
+    pidmap_remove(s, d, s->inflight.count);
+}
+
+void deliver_free_session(struct session *s)
+{
+    dlist_free(&s->inflight);
+    dlist_free(&s->queue);
+    pidmap_free(s);
+    s->on_wire = 0;
+    s->resend_next = NULL;
+}
+
+void deliver_connection_lost(struct session *s)
+{
+    for (struct delivery *d = s->inflight.head; d; d = d->next)
+        d->on_wire = false;
+    s->on_wire = 0;
+    s->resend_next = s->inflight.head;
+}
+
+struct dlist deliver_take_inflight(struct session *s)
+{
+    struct dlist l = s->inflight;
+    s->inflight = (struct dlist){0};
+    pidmap_free(s);
+    s->on_wire = 0;
+    s->resend_next = NULL;
+    return l;
+}
+
+void deliver_give_inflight(struct session *s, struct dlist *l)
+{
+    struct delivery *d;
+    while ((d = dl_pop(l))) {
+        d->on_wire = false;
+        inflight_add(s, d);
+    }
+    s->resend_next = s->inflight.head;
 }
 
 static void props_copy(mqtt_props *dst, const mqtt_props *src)
@@ -199,15 +253,13 @@ void deliver_pump(struct session *s)
     if (!c || !c->connected || c->closing)
         return;
     bool unlimited = defect_on(D_RECEIVE_MAXIMUM_IGNORED);
-    uint32_t limit = send_quota(c), used = 0;
-    struct delivery *d, *prev = NULL;
-    for (d = s->inflight.head; d; d = d->next)
-        used += d->on_wire;
+    uint32_t limit = send_quota(c);
+    struct delivery *d;
 
-    /* 1. Resume: what an earlier connection left unacknowledged. */
-    for (d = s->inflight.head; d;) {
+    /* 1. Resume: what an earlier connection left unacknowledged. Everything
+     * before resend_next is on the wire already. */
+    for (d = s->resend_next; d;) {
         if (d->on_wire) {
-            prev = d;
             d = d->next;
             continue;
         }
@@ -215,30 +267,35 @@ void deliver_pump(struct session *s)
             if (!defect_on(D_NO_PUBREL_RESEND))
                 send_pubrel(c, d->packet_id, 0);
             d->on_wire = true;
-            used++;
-            prev = d;
+            s->on_wire++;
             d = d->next;
             continue;
         }
-        if (used >= limit && !unlimited)
+        if (s->on_wire >= limit && !unlimited) {
+            s->resend_next = d;
             return;         /* nothing may overtake it (D-07) */
-        if (defect_on(D_NEW_PACKET_ID_ON_REDELIVERY))
-            d->packet_id = session_next_packet_id(s);
-        enum send_result r = send_publish(c, d, !defect_on(D_NO_DUP_ON_REDELIVERY), false);
-        if (r == SEND_FAILED)
-            return;
-        if (r == SEND_TOO_BIG) {
-            struct delivery *next = d->next;
-            dl_unlink(&s->inflight, prev, d);
-            delivery_free(d);
-            d = next;
-            continue;
         }
-        d->on_wire = true;
-        used++;
-        prev = d;
-        d = d->next;
+        if (defect_on(D_NEW_PACKET_ID_ON_REDELIVERY)) {
+            pidmap_remove(s, d, s->inflight.count - 1);
+            d->packet_id = session_next_packet_id(s);
+            pidmap_add(s, d, s->inflight.count);
+        }
+        enum send_result r = send_publish(c, d, !defect_on(D_NO_DUP_ON_REDELIVERY), false);
+        if (r == SEND_FAILED) {
+            s->resend_next = d;
+            return;
+        }
+        struct delivery *next = d->next;
+        if (r == SEND_TOO_BIG) {
+            inflight_remove(s, d);
+            delivery_free(d);
+        } else {
+            d->on_wire = true;
+            s->on_wire++;
+        }
+        d = next;
     }
+    s->resend_next = NULL;
 
     /* 2. First sends, in arrival order. */
     uint64_t now = ev_now();
@@ -248,7 +305,7 @@ void deliver_pump(struct session *s)
             delivery_free(dl_pop(&s->queue));
             continue;
         }
-        if (d->qos > 0 && used >= limit && !unlimited)
+        if (d->qos > 0 && s->on_wire >= limit && !unlimited)
             break;
         dl_pop(&s->queue);
         if (d->qos > 0)
@@ -264,16 +321,13 @@ void deliver_pump(struct session *s)
         }
         d->state = D_SENT;
         d->on_wire = true;
-        dl_push(&s->inflight, d);
-        used++;
+        inflight_add(s, d);
     }
 }
 
 void deliver_ack(struct session *s, uint8_t type, uint16_t id, uint8_t reason)
 {
-    struct delivery *d, *prev = NULL;
-    for (d = s->inflight.head; d && d->packet_id != id; d = d->next)
-        prev = d;
+    struct delivery *d = pidmap_find(s, id);
     struct conn *c = s->conn;
 
     switch (type) {
@@ -307,7 +361,7 @@ void deliver_ack(struct session *s, uint8_t type, uint16_t id, uint8_t reason)
     default:
         return;
     }
-    dl_unlink(&s->inflight, prev, d);
+    inflight_remove(s, d);
     delivery_free(d);
     deliver_pump(s);
 }

@@ -161,8 +161,7 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     struct dlist carried = {0};
     if (s && clean) {
         if (defect_on(D_RESEND_AFTER_CLEAN_START)) {
-            carried = s->inflight;
-            s->inflight = (struct dlist){0};
+            carried = deliver_take_inflight(s);
         }
         /* Ending the session publishes a Will still in its delay (E-10). */
         session_end(s);
@@ -174,7 +173,7 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     else
         s = session_new(id);
     if (carried.head)
-        s->inflight = carried;
+        deliver_give_inflight(s, &carried);
 
     /* ---- Session Expiry (§3.1.2.11.2); 3.1.1: CleanSession 0 never ends ---- */
     uint32_t asked = v5 ? (sei ? sei->num : 0) : (clean ? 0 : MQTT_SESSION_EXPIRY_NEVER);

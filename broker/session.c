@@ -101,8 +101,7 @@ static void unlink_session(struct session *s)
 static void free_session(struct session *s)
 {
     ev_timer_stop(&s->expiry_timer);
-    dlist_free(&s->inflight);
-    dlist_free(&s->queue);
+    deliver_free_session(s);
     free(s->subs);
     free(s->qos2_in);
     conn_aliases_free(s->carried_aliases);
@@ -144,8 +143,7 @@ void session_detach(struct session *s)
     s->conn = NULL;
     if (c)
         c->s = NULL;
-    for (struct delivery *d = s->inflight.head; d; d = d->next)
-        d->on_wire = false;
+    deliver_connection_lost(s);
     if (defect_on(D_TOPIC_ALIAS_CARRIED_OVER) && c && c->aliases) {
         conn_aliases_free(s->carried_aliases);
         s->carried_aliases = c->aliases;
@@ -218,10 +216,7 @@ uint16_t session_next_packet_id(struct session *s)
         uint16_t id = ++s->last_packet_id;
         if (id == 0)
             continue;
-        const struct delivery *d = s->inflight.head;
-        while (d && d->packet_id != id)
-            d = d->next;
-        if (!d)
+        if (!pidmap_find(s, id))
             return id;
     }
     return s->last_packet_id ? s->last_packet_id : 1;
