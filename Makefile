@@ -82,23 +82,38 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-# ---- fuzzing: tests/fuzz/ (protocol core) -------------------------------------
-# `make fuzz FUZZ_SECONDS=600` builds the libFuzzer target and runs it from the
-# seed corpus; new inputs go to $(BUILD)/fuzz/corpus so the repo's seeds stay as
-# they are, and crash files land in tests/fuzz/ (ignored by git).
+# ---- fuzzing: tests/fuzz/ (protocol core, scenario loader) -------------------
+# `make fuzz FUZZ_SECONDS=600` builds a libFuzzer target and runs it from its
+# seed corpus; FUZZ_TARGET picks it: decode (the MQTT decoder, the default) or
+# load (the scenario loader over libyaml, with tests/fuzz/load.dict). New inputs
+# go to $(BUILD)/fuzz/corpus-TARGET so the repo's seeds stay as they are, and
+# crash files land in tests/fuzz/ (ignored by git).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGET  ?= decode
 FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Imqtt
+# The loader's sources, compiled with clang here (not the objects of $(CC)).
+FUZZ_LOAD_SRC := $(wildcard harness/load*.c) harness/model.c $(MQTT_SRC)
 
 $(BUILD)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c tests/fuzz/packet_eq.h $(MQTT_SRC) mqtt/mqtt.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_decode.c $(MQTT_SRC)
 
-fuzz: $(BUILD)/fuzz/fuzz_decode
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=tests/fuzz/ $(BUILD)/fuzz/corpus tests/fuzz/corpus/decode
+$(BUILD)/fuzz/fuzz_load: tests/fuzz/fuzz_load.c $(FUZZ_LOAD_SRC) $(wildcard harness/load*.h) \
+                         harness/model.h mqtt/mqtt.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CSTD) -Wno-unused-parameter $(shell pkg-config --cflags yaml-0.1) \
+	    -o $@ tests/fuzz/fuzz_load.c $(FUZZ_LOAD_SRC) $(shell pkg-config --libs yaml-0.1)
+
+FUZZ_OPTS_decode :=
+FUZZ_OPTS_load   := -dict=tests/fuzz/load.dict -timeout=10
+
+fuzz: $(BUILD)/fuzz/fuzz_$(FUZZ_TARGET)
+	@mkdir -p $(BUILD)/fuzz/corpus-$(FUZZ_TARGET)
+	$(BUILD)/fuzz/fuzz_$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_OPTS_$(FUZZ_TARGET)) -artifact_prefix=tests/fuzz/ \
+	    $(BUILD)/fuzz/corpus-$(FUZZ_TARGET) tests/fuzz/corpus/$(FUZZ_TARGET)
 # ---- end of fuzzing -----------------------------------------------------------
 
 # ---- conformance reports of known brokers (ci/brokers/, docs/brokers.md) -------

@@ -231,6 +231,8 @@ int check_template(lctx *c, const ynode *n, const char *s, size_t len, int self_
     return 0;
 }
 
+/* On failure *out is freed and NULL: callers that count what they stored (a
+ * list of filters) do not count a refused one, and would leak it otherwise. */
 int get_template(lctx *c, const ynode *n, const char *key, char **out, size_t *len)
 {
     size_t l = 0;
@@ -238,11 +240,21 @@ int get_template(lctx *c, const ynode *n, const char *key, char **out, size_t *l
         return -1;
     if (len)
         *len = l;
-    else if (memchr(*out, 0, l)) {
+    int rc = 0;
+    if (!len && memchr(*out, 0, l)) {
         lerr(c, n, "%s: a NUL character is not allowed here", key);
+        rc = -1;
+    } else {
+        rc = check_template(c, n, *out, l, -1);
+    }
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        if (len)
+            *len = 0;
         return -1;
     }
-    return check_template(c, n, *out, l, -1);
+    return 0;
 }
 
 static int hexval(char ch)
