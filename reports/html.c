@@ -30,7 +30,7 @@ static const char css[] =
     ".pass{background:#d9f2d9;color:#135a13}.fail{background:#f8d0d0;color:#8a1010}"
     ".error{background:#fbe0c0;color:#7a3d00}.warn{background:#fff3c4;color:#6b5200}"
     ".info{background:#dde8f8;color:#183f73}.skip{background:#eee;color:#555}"
-    ".known{background:#ecdcf5;color:#5a2376}.none{color:#999}"
+    ".known{background:#ecdcf5;color:#5a2376}.flaky{background:#d6efec;color:#125650}.none{color:#999}"
     "tr.differ td{background:#fff8e0}tr.differ td.id{border-left:4px solid #e0a000}"
     ".failure{border:1px solid #e4b4b4;border-radius:4px;padding:.2em 1em;margin:1em 0}"
     "dt{font-weight:bold}dd{margin:0 0 .4em 1.5em}.muted{color:#666}";
@@ -366,7 +366,7 @@ static int write_one(FILE *out, const void *ud)
     x(out, r->harness_version);
     fputs(". Verdicts: pass, fail (a MUST violated), warn (a SHOULD not met), info (recorded, "
           "never failed), skip (not applicable), error (could not judge), known (listed in the "
-          "broker's baseline).</p>\n</body>\n</html>\n",
+          "broker's baseline), flaky (failed once, passed when re-run).</p>\n</body>\n</html>\n",
           out);
     return 0;
 }
