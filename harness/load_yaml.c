@@ -20,11 +20,24 @@
 
 void lerr_at(lctx *c, src_pos pos, const char *fmt, ...)
 {
-    char msg[1200];
+    char raw[1200], msg[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* One line per error, whatever the file quotes into it: control characters
+     * (a newline inside a quoted id, say) are written as escapes. */
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof msg; p++) {
+        if (*p >= 0x20 && *p != 0x7f)
+            msg[o++] = (char)*p;
+        else if (*p == '\n' || *p == '\r' || *p == '\t')
+            o += (size_t)snprintf(msg + o, sizeof msg - o, "\\%c",
+                                  *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+        else
+            o += (size_t)snprintf(msg + o, sizeof msg - o, "\\x%02x", *p);
+    }
+    msg[o] = 0;
     c->nerr++;
     if (c->nerr == 1 && c->err && c->errcap)
         snprintf(c->err, c->errcap, "%s:%d:%d: %s", c->file, pos.line, pos.col, msg);
