@@ -452,7 +452,10 @@ static void close_obs(conn_t *c, int rc, int err)
         queue_obs(c, obs_closed(CLOSE_BY_PEER, "connection closed by the server"));
         return;
     case MOSQ_ERR_ERRNO:
-        if (err == ECONNRESET || err == EPIPE)
+        /* 2.0.11 reports an end of stream inside a packet as ERRNO, errno untouched (0). */
+        if (err == 0)
+            queue_obs(c, obs_closed(CLOSE_ERROR, "closed by the server mid-packet"));
+        else if (err == ECONNRESET || err == EPIPE)
             queue_obs(c, obs_closed(CLOSE_RESET, "%s", strerror(err)));
         else if (err == ECONNREFUSED)
             queue_obs(c, obs_closed(CLOSE_REFUSED, "%s", strerror(err)));
@@ -467,6 +470,11 @@ static void close_obs(conn_t *c, int rc, int err)
     case MOSQ_ERR_KEEPALIVE:
         queue_obs(c, obs_closed(CLOSE_ERROR, "no PINGRESP within the keep alive: %s",
                                 mosquitto_strerror(rc)));
+        return;
+    case MOSQ_ERR_PROTOCOL:
+    case MOSQ_ERR_MALFORMED_PACKET:
+        queue_obs(c, obs_closed(CLOSE_ERROR, "undecodable or unexpected packet from the server "
+                                             "(libmosquitto: %s)", mosquitto_strerror(rc)));
         return;
     default:
         queue_obs(c, obs_closed(CLOSE_ERROR, "libmosquitto: %s (%d)", mosquitto_strerror(rc),

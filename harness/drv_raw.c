@@ -910,7 +910,11 @@ static void do_read(conn_t *c)
             trace_note(c, "%zu bytes of an incomplete packet left at close", c->in_len);
         if (c->freed)
             return;
-        if (s == XP_EOF)
+        if (s == XP_EOF && c->in_len > 0)
+            /* A packet cut off by the close: the stream broke, nothing to judge. */
+            fail(c, CLOSE_ERROR, "closed by broker mid-packet (%zu bytes of an incomplete %s)",
+                 c->in_len, mqtt_type_name(c->in[0] >> 4));
+        else if (s == XP_EOF)
             fail(c, CLOSE_BY_PEER, "closed by broker");
         else if (eno == ECONNRESET || eno == EPIPE)
             fail(c, CLOSE_RESET, "connection reset by broker");
