@@ -104,6 +104,7 @@ enum dstate {
 struct delivery {
     struct delivery *next, *prev;
     struct msg *m;
+    uint64_t sent_at;
     uint8_t qos;                /* min(published, granted) */
     bool retain;                /* the RETAIN flag to send */
     uint8_t state;              /* enum dstate */
@@ -111,7 +112,7 @@ struct delivery {
     uint16_t packet_id;
     uint32_t sent_expiry;       /* the MEI of the first send, repeated on resend */
     uint32_t nsubids;
-    uint64_t sent_at;
+    uint32_t share;             /* the shared subscription it went through, or 0 */
     uint32_t subids[];
 };
 
@@ -123,9 +124,10 @@ struct dlist {
 struct session;
 
 /* Adds one copy of m for s, and sends it now if s is connected and the send
- * quota allows. Subscription identifiers are copied. */
+ * quota allows. Subscription identifiers are copied. `share` names the shared
+ * subscription group that chose s (0: none), for subs_redispatch. */
 void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool retain,
-                        const uint32_t *subids, uint32_t nsubids);
+                        const uint32_t *subids, uint32_t nsubids, uint32_t share);
 /* Sends what can be sent: first in-flight messages from an earlier connection
  * (PUBLISH with DUP 1 and the same id, or PUBREL), then queued ones. */
 void deliver_pump(struct session *s);
@@ -152,7 +154,9 @@ void pidmap_free(struct session *s);
 /* ---- subscriptions (subs.c) ---- */
 
 struct sub {
-    char *filter;               /* as subscribed, "$share/g/f" included */
+    struct sub *snext;          /* the session's subscriptions, oldest first */
+    struct sub *inext;          /* chain in the routing index (subindex.c) */
+    struct session *owner;
     char *group;                /* share name, or NULL */
     mqtt_bytes match;           /* the filter that is matched: f of $share/g/f */
     uint8_t qos;
@@ -160,6 +164,7 @@ struct sub {
     bool rap;
     uint8_t rh;
     uint32_t subid;             /* 0 = none */
+    char filter[];              /* as subscribed, "$share/g/f" included */
 };
 
 /* Adds or replaces the subscription; *existed says whether it replaced one. */
@@ -168,9 +173,20 @@ struct sub *subs_find(struct session *s, mqtt_bytes filter);
 /* Returns true if a subscription was removed. */
 bool subs_remove(struct session *s, mqtt_bytes filter);
 void subs_remove_all(struct session *s);
+/* s is ending, out of every group already: its unacknowledged QoS 1 messages
+ * from shared subscriptions go to another member of their group (§4.8.2). */
+void subs_redispatch(struct session *s);
 /* Gives m to every session with a matching subscription [MQTT-4.5.0-1]. */
 void subs_route(struct msg *m);
 void subs_free_all(void);
+
+/* ---- the routing index of non-shared subscriptions (subindex.c) ---- */
+
+void subindex_add(struct sub *sub);
+void subindex_remove(struct sub *sub);
+/* Calls fn for every non-shared subscription whose filter matches topic. */
+void subindex_match(mqtt_bytes topic, void (*fn)(struct sub *sub));
+void subindex_free(void);
 
 /* ---- retained messages (retain.c) ---- */
 
@@ -213,8 +229,7 @@ struct session {
     uint32_t expiry;                    /* Session Expiry Interval in force, seconds */
     struct ev_timer expiry_timer;
     uint64_t first_close;               /* only for the expiry-from-first-close defect */
-    struct sub *subs;
-    uint32_t nsubs, capsubs;
+    struct sub *subs;                   /* oldest first */
     struct dlist inflight;              /* D_SENT and D_RELEASED, in send order */
     struct dlist queue;                 /* D_QUEUED, in arrival order */
     struct delivery **pid_slots;        /* inflight indexed by packet id (pidmap.c) */
@@ -222,6 +237,7 @@ struct session {
     uint32_t on_wire;                   /* inflight sent on the current connection */
     struct delivery *resend_next;       /* first inflight to resend after a resume */
     uint16_t last_packet_id;
+    uint32_t route_slot;                /* scratch of subs_route */
     uint16_t *qos2_in;                  /* inbound QoS 2 ids awaiting PUBREL */
     uint32_t nqos2_in, capqos2_in;
     struct will *will;

@@ -210,7 +210,7 @@ static void send_pubrel(struct conn *c, uint16_t id, uint8_t reason)
 }
 
 void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool retain,
-                        const uint32_t *subids, uint32_t nsubids)
+                        const uint32_t *subids, uint32_t nsubids, uint32_t share)
 {
     if (!s->conn) {
         /* Offline: QoS 1/2 are always kept [MQTT-3.1.2-23], M3 [MQTT-3.1.2-5];
@@ -230,12 +230,15 @@ void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool reta
                      s->id, s->queue.count, qos, m->topic, (unsigned long long)s->dropped);
         return;
     }
-    struct delivery *d = xcalloc(1, sizeof *d + nsubids * sizeof d->subids[0]);
+    /* offsetof, not sizeof: the tail padding would push a copy with one
+     * identifier into the next allocation size. */
+    struct delivery *d = xcalloc(1, offsetof(struct delivery, subids) + nsubids * sizeof d->subids[0]);
     d->m = msg_ref(m);
     d->qos = qos;
     d->retain = retain;
     d->state = D_QUEUED;
     d->nsubids = nsubids;
+    d->share = share;
     if (nsubids)
         memcpy(d->subids, subids, nsubids * sizeof subids[0]);
     dl_push(&s->queue, d);

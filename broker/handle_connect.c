@@ -221,11 +221,11 @@ int handle_connect(struct conn *c, mqtt_packet *p)
              id, c->peer, v5 ? "5.0" : "3.1.1", clean, s->expiry, c->keep_alive, present);
 
     if (present && defect_on(D_SUBSCRIPTION_ID_DROPPED))
-        for (uint32_t i = 0; i < s->nsubs; i++)
-            s->subs[i].subid = 0;
+        for (struct sub *sub = s->subs; sub; sub = sub->snext)
+            sub->subid = 0;
     if (present && defect_on(D_RETAIN_ON_RESUME))
-        for (uint32_t i = 0; i < s->nsubs; i++)
-            retain_deliver(s, &s->subs[i]);
+        for (const struct sub *sub = s->subs; sub; sub = sub->snext)
+            retain_deliver(s, sub);
     deliver_pump(s);        /* in-flight first (DUP 1, same ids), then the queue */
     free(id);
     return 0;

@@ -67,7 +67,7 @@ void retain_deliver(struct session *s, const struct sub *sub)
         if (!mqtt_topic_matches(sub->match, (mqtt_bytes){(const uint8_t *)r->m->topic, r->m->topic_len}))
             continue;
         uint8_t qos = r->m->qos < sub->qos ? r->m->qos : sub->qos;
-        deliver_to_session(s, r->m, qos, true, &sub->subid, sub->subid ? 1 : 0);
+        deliver_to_session(s, r->m, qos, true, &sub->subid, sub->subid ? 1 : 0, 0);
     }
 }
 

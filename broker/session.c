@@ -119,6 +119,7 @@ void session_end(struct session *s)
      * be published below must not be routed back into a dying session. */
     unlink_session(s);
     subs_remove_all(s);
+    subs_redispatch(s);
     will_session_end(s);
     log_debug("%s: session ended", s->id);
     free_session(s);
