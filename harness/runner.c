@@ -372,8 +372,13 @@ static void step_done(sc_run *sr)
 {
     const step_t *st = cur_step(sr);
     clear_wait(sr);
-    if (st && st->mark)
-        set_mark(sr, st->mark, loop_now_ms());
+    if (st && st->mark) {
+        /* A close is marked when we began it: the broker cannot start a Will
+         * Delay or expiry clock earlier, so "not before N" measured from here
+         * is strict without being unfair by our own reporting latency. */
+        bool closing = st->kind == ST_DROP || st->kind == ST_DISCONNECT;
+        set_mark(sr, st->mark, closing ? sr->step_started : loop_now_ms());
+    }
     sr->step++;
 }
 
