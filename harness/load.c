@@ -169,8 +169,12 @@ static void get_requires(lctx *c, const ynode *v, unsigned *out)
 {
     char **names = NULL;
     size_t n = 0;
-    if (get_str_list(c, v, "requires", false, &names, &n) != 0)
+    if (get_str_list(c, v, "requires", false, &names, &n) != 0) {
+        for (size_t i = 0; i < n; i++)      /* the entries that were strings */
+            free(names[i]);
+        free(names);
         return;
+    }
     for (size_t i = 0; i < n; i++) {
         unsigned bit = feature_by_key(names[i]);
         if (!bit)
