@@ -10,15 +10,10 @@
  *
  * Not for: stepping or timers (runner.c).
  */
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "runner_int.h"
 
@@ -139,59 +134,6 @@ static void describe_obs(const obs_t *o, char *out, size_t cap)
         snprintf(out, cap, "%s", o->text);
 }
 
-/* Does the broker still accept TCP connections? After a connection closed by
- * the broker, a refusal (or no answer within a second) means the broker is
- * gone: the harness cannot judge, it is not the broker's answer. Blocks for at
- * most a second, and only when a connection closed under an expectation. */
-static bool broker_gone(const sc_run *sr, char *why, size_t whycap)
-{
-    const target_t *t = &sr->run->opt->target;
-    if (!t->host || t->port <= 0)
-        return false;
-    char port[16];
-    snprintf(port, sizeof port, "%d", t->port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(t->host, port, &hints, &res) != 0)
-        return false;
-    bool gone = true;
-    snprintf(why, whycap, "no address");
-    for (struct addrinfo *ai = res; ai && gone; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            gone = false;       /* our problem, not the broker's: say nothing */
-            break;
-        }
-        int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-        int err = rc == 0 ? 0 : errno;
-        if (rc != 0 && err == EINPROGRESS) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            if (poll(&p, 1, 1000) == 1) {
-                socklen_t len = sizeof err;
-                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-                    err = errno;
-            } else {
-                err = ETIMEDOUT;
-            }
-        }
-        if (err == 0) {
-            /* A dying broker may release its listener after the connections
-             * (the kernel closes a dead process's files in no fixed order):
-             * one that accepted but resets or closes at once is gone too. */
-            struct pollfd p = {.fd = fd, .events = POLLIN};
-            char b;
-            if (poll(&p, 1, 200) == 1 && recv(fd, &b, 1, 0) <= 0)
-                snprintf(why, whycap, "accepted, then closed at once");
-            else
-                gone = false;
-        } else {
-            snprintf(why, whycap, "%s", strerror(err));
-        }
-        close(fd);
-    }
-    freeaddrinfo(res);
-    return gone;
-}
-
 /* Nothing matching has arrived: is the connection gone, or is time up?
  * Whatever the broker said or did is judged (fail), but not what stopped it
  * from saying anything (error): an answer to CONNECT that is no MQTT packet at
@@ -228,12 +170,25 @@ static judgement absent_outcome(sc_run *sr, const step_t *st, bool final, const 
         if (closed->cause == CLOSE_ERROR || closed->cause == CLOSE_REFUSED ||
             closed->cause == CLOSE_TLS)
             return J_ERROR;
-        char why[200];
-        if (closed->cause != CLOSE_BY_US && broker_gone(sr, why, sizeof why)) {
-            snprintf(d->observed, sizeof d->observed,
-                     "no %s: the broker is gone (the connection closed: %s; a new connection: %s)",
-                     what, closed->text, why);
-            return J_ERROR;
+        if (closed->cause != CLOSE_BY_US) {
+            /* Closed by the broker: an answer to judge, unless the broker is
+             * gone altogether (then nobody answered). The runner finds out in
+             * the event loop; until it knows, the expectation waits. */
+            switch (sr->liveness) {
+            case LIVE_UNKNOWN:
+                sr_check_liveness(sr);
+                return J_PENDING;
+            case LIVE_CHECKING:
+                return final ? J_VIOLATED : J_PENDING;
+            case LIVE_GONE:
+                snprintf(d->observed, sizeof d->observed,
+                         "no %s: the broker is gone (the connection closed: %s; a new connection: "
+                         "%s)",
+                         what, closed->text, sr->liveness_why);
+                return J_ERROR;
+            case LIVE_ALIVE:
+                break;
+            }
         }
         return J_VIOLATED;
     }

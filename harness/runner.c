@@ -10,10 +10,14 @@
  * Not for: judging observations (expect.c), names (template.c), the command
  * line (cmd_run.c).
  */
+#include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "runner_int.h"
 
@@ -359,6 +363,104 @@ static verdict_t violation_verdict(const sc_run *sr, const step_t *st)
     }
 }
 
+/* ---- is the broker still there? --------------------------------------------- */
+
+#define LIVENESS_CONNECT_MS 1000
+#define LIVENESS_CLOSE_MS 200
+
+static void liveness_stop(sc_run *sr)
+{
+    if (sr->liveness_fd >= 0) {
+        loop_unwatch(sr->run->loop, sr->liveness_fd);
+        close(sr->liveness_fd);
+        sr->liveness_fd = -1;
+    }
+    loop_timer_cancel(sr->run->loop, sr->liveness_timer);
+    sr->liveness_timer = 0;
+    sr->liveness_reading = false;
+}
+
+static void liveness_known(sc_run *sr, liveness result, const char *why)
+{
+    liveness_stop(sr);
+    sr->liveness = result;
+    snprintf(sr->liveness_why, sizeof sr->liveness_why, "%s", why);
+    advance(sr);
+}
+
+static void on_liveness_timer(loop_t *loop, void *ud)
+{
+    sc_run *sr = ud;
+    sr->liveness_timer = 0;
+    if (sr->liveness_reading)
+        liveness_known(sr, LIVE_ALIVE, "accepted and kept open");
+    else
+        liveness_known(sr, LIVE_GONE, "no answer within 1 s");
+}
+
+static void on_liveness_fd(loop_t *loop, int fd, int events, void *ud)
+{
+    sc_run *sr = ud;
+    if (!sr->liveness_reading) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err) {
+            liveness_known(sr, LIVE_GONE, strerror(err));
+            return;
+        }
+        /* A dying broker may release its listener after its connections (the
+         * kernel closes a dead process's files in no fixed order): one that
+         * accepts and at once closes is gone too. */
+        sr->liveness_reading = true;
+        loop_watch(loop, fd, LOOP_READ, on_liveness_fd, sr);
+        loop_timer_cancel(loop, sr->liveness_timer);
+        sr->liveness_timer = loop_timer_at(loop, loop_now_ms() + LIVENESS_CLOSE_MS,
+                                           on_liveness_timer, sr);
+        return;
+    }
+    char b;
+    if (recv(fd, &b, 1, MSG_DONTWAIT) <= 0)
+        liveness_known(sr, LIVE_GONE, "accepted, then closed at once");
+    else
+        liveness_known(sr, LIVE_ALIVE, "accepted");
+}
+
+void sr_check_liveness(sc_run *sr)
+{
+    if (sr->liveness != LIVE_UNKNOWN)
+        return;
+    const target_t *t = &sr->run->opt->target;
+    char port[16];
+    snprintf(port, sizeof port, "%d", t->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    /* Cannot ask: say nothing against the broker, judge what was seen. */
+    sr->liveness = LIVE_ALIVE;
+    if (!t->host || getaddrinfo(t->host, port, &hints, &res) != 0)
+        return;
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return;
+    }
+    int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    int err = rc == 0 ? 0 : errno;
+    freeaddrinfo(res);
+    if (rc != 0 && err != EINPROGRESS) {
+        close(fd);
+        sr->liveness = LIVE_GONE;
+        snprintf(sr->liveness_why, sizeof sr->liveness_why, "%s", strerror(err));
+        return;
+    }
+    sr->liveness = LIVE_CHECKING;
+    sr->liveness_fd = fd;
+    sr->liveness_reading = false;
+    loop_watch(sr->run->loop, fd, LOOP_WRITE, on_liveness_fd, sr);
+    sr->liveness_timer = loop_timer_at(sr->run->loop, loop_now_ms() + LIVENESS_CONNECT_MS,
+                                       on_liveness_timer, sr);
+}
+
 /* ---- stepping --------------------------------------------------------------- */
 
 static void clear_wait(sc_run *sr)
@@ -372,6 +474,8 @@ static void step_done(sc_run *sr)
 {
     const step_t *st = cur_step(sr);
     clear_wait(sr);
+    liveness_stop(sr);
+    sr->liveness = LIVE_UNKNOWN;
     if (st && st->mark) {
         /* A close is marked when we began it: the broker cannot start a Will
          * Delay or expiry clock earlier, so "not before N" measured from here
@@ -466,8 +570,15 @@ static void check_action_wait(sc_run *sr, client_rt *c)
             return;
         }
         if (o->kind == OBS_BAD_PACKET && sr->waiting == WF_CONNACK) {
-            /* An undecodable answer is the broker's to be judged by the
-             * expectation that follows, not a reason to wait on. */
+            /* A malformed CONNACK is the broker's answer, judged by the
+             * expectation that follows; bytes that are not even a CONNACK
+             * mean there is no MQTT server to judge. */
+            if (o->wire_len == 0 || o->wire[0] >> 4 != MQTT_CONNACK) {
+                step_error(sr, "could not connect: the broker answered CONNECT with bytes that "
+                               "are not a CONNACK (%s)",
+                           o->text);
+                return;
+            }
             step_done(sr);
             return;
         }
@@ -1163,6 +1274,7 @@ static void report_in_order(run_state *rs)
 
 static void sc_run_free(sc_run *sr)
 {
+    liveness_stop(sr);
     for (size_t i = 0; i < sr->n_clients; i++) {
         client_rt *c = &sr->clients[i];
         free_connection(c);
@@ -1303,6 +1415,7 @@ static void start_attempt(run_state *rs, size_t index, int attempt, scenario_res
     sr->sc = sc;
     sr->number = index + 1;
     sr->attempt = attempt;
+    sr->liveness_fd = -1;
     sr->res = r;
     sr->started = loop_now_ms();
     r->started_ms = sr->started - rs->started;

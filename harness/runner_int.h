@@ -59,6 +59,10 @@ typedef struct saved_id {
 
 typedef enum sc_phase { PH_STEPS, PH_CLEANUP, PH_DONE } sc_phase;
 
+/* Is the broker still there, after it closed a connection under an
+ * expectation? Found out without blocking: a TCP connect in the loop. */
+typedef enum liveness { LIVE_UNKNOWN, LIVE_CHECKING, LIVE_ALIVE, LIVE_GONE } liveness;
+
 /* What the current step is waiting for, beyond an expectation. */
 typedef enum wait_for {
     WF_NONE,
@@ -104,6 +108,11 @@ struct sc_run {
     size_t trace_dropped;
     /* verdict so far */
     bool stopped;               /* a fail or an error ended the steps */
+    liveness liveness;          /* reset at every step */
+    char liveness_why[160];
+    int liveness_fd;            /* -1 when no check is running */
+    bool liveness_reading;      /* connected: now watching for an immediate close */
+    uint64_t liveness_timer;
 };
 
 struct run_state {
@@ -147,6 +156,9 @@ int expect_begin(sc_run *sr, const step_t *st, verdict_detail *d);
 int64_t expect_deadline(sc_run *sr, const step_t *st);
 
 /* ---- shared helpers (runner.c) ---- */
+/* Starts finding out whether the broker still accepts connections; the
+ * scenario is advanced again when sr->liveness is known. */
+void sr_check_liveness(sc_run *sr);
 int64_t duration_ms(sc_run *sr, const duration_t *d);
 int64_t mark_time(sc_run *sr, const char *name);        /* -1 if not recorded */
 int saved_packet_id(sc_run *sr, const char *name);       /* -1 if not saved */
