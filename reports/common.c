@@ -357,3 +357,33 @@ int rep_mkdirs(const char *dir)
         return -1;
     return 0;
 }
+
+rep_tally rep_stmt_tally(const run_result *run, const rep_stmt *stmt)
+{
+    rep_tally t = {0, 0, NULL};
+    for (size_t q = 0; q < stmt->n; q++) {
+        const scenario_result *s = rep_find(run, stmt->ids[q]);
+        if (!s)
+            continue;
+        t.run++;
+        t.pass += s->verdict == V_PASS;
+        if (!t.worst || rep_verdict_rank(s->verdict) < rep_verdict_rank(t.worst->verdict))
+            t.worst = s;
+    }
+    return t;
+}
+
+bool rep_stmt_differs(const run_result *const *runs, size_t nruns, const rep_stmt *stmt)
+{
+    /* A run where no scenario of the statement ran counts as its own value. */
+    int first = 0;
+    for (size_t k = 0; k < nruns; k++) {
+        rep_tally t = rep_stmt_tally(runs[k], stmt);
+        int worst = t.worst ? rep_verdict_rank(t.worst->verdict) : 99;
+        if (k == 0)
+            first = worst;
+        else if (worst != first)
+            return true;
+    }
+    return false;
+}

@@ -59,6 +59,16 @@ typedef struct rep_stmts {
 int rep_stmts_build(const run_result *const *runs, size_t nruns, rep_stmts *s);
 void rep_stmts_free(rep_stmts *s);
 
+/* How one run fared on one statement: the scenarios of it that ran, how many
+ * passed, and the worst of them (NULL when none ran). */
+typedef struct rep_tally {
+    size_t run, pass;
+    const scenario_result *worst;
+} rep_tally;
+rep_tally rep_stmt_tally(const run_result *run, const rep_stmt *stmt);
+/* Do the runs' worst verdicts on this statement differ (the matrix highlight)? */
+bool rep_stmt_differs(const run_result *const *runs, size_t nruns, const rep_stmt *stmt);
+
 /* The result with this id in a run, or NULL. */
 const scenario_result *rep_find(const run_result *r, const char *id);
 

@@ -433,37 +433,16 @@ static int write_matrix(FILE *out, const void *ud)
         fputs("---|", out);
     fputc('\n', out);
     for (size_t i = 0; i < st.n; i++) {
-        int worst0 = -2;
-        bool d = false;
-        for (size_t k = 0; k < in->n; k++) {
-            int worst = 99;
-            for (size_t q = 0; q < st.items[i].n; q++) {
-                const scenario_result *s = rep_find(in->runs[k], st.items[i].ids[q]);
-                if (s && rep_verdict_rank(s->verdict) < worst)
-                    worst = rep_verdict_rank(s->verdict);
-            }
-            d = d || (worst0 != -2 && worst != worst0);
-            worst0 = worst0 == -2 ? worst : worst0;
-        }
+        bool d = rep_stmt_differs(in->runs, in->n, &st.items[i]);
         fprintf(out, "| %s | ", d ? "**≠**" : "");
         code(out, st.items[i].stmt);
         fputs(" |", out);
         for (size_t k = 0; k < in->n; k++) {
-            size_t run = 0, pass = 0;
-            const scenario_result *worst = NULL;
-            for (size_t q = 0; q < st.items[i].n; q++) {
-                const scenario_result *s = rep_find(in->runs[k], st.items[i].ids[q]);
-                if (!s)
-                    continue;
-                run++;
-                pass += s->verdict == V_PASS;
-                if (!worst || rep_verdict_rank(s->verdict) < rep_verdict_rank(worst->verdict))
-                    worst = s;
-            }
+            rep_tally t = rep_stmt_tally(in->runs[k], &st.items[i]);
             fputc(' ', out);
-            if (worst) {
-                verdict_cell(out, worst->verdict);
-                fprintf(out, " %zu/%zu pass", pass, run);
+            if (t.worst) {
+                verdict_cell(out, t.worst->verdict);
+                fprintf(out, " %zu/%zu pass", t.pass, t.run);
             } else {
                 fputs("not run", out);
             }
