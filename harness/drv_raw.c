@@ -22,10 +22,11 @@
  * sink's observe() while the runner is still inside them. The socket itself
  * is closed at once, so FIN/RST timing on the wire is exact.
  *
- * The transport (plain socket vs OpenSSL) sits behind the xp_* functions in
- * this file; a separate header for a single user would not pay for itself.
+ * The transport (plain socket vs OpenSSL) sits behind the xp_* functions of
+ * drv_tls.c; this file keeps the socket and decides how it closes.
  */
 #include "driver.h"
+#include "drv_tls.h"
 #include "model.h"
 
 #include <arpa/inet.h>
@@ -42,9 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 /* Anything bigger is treated as a broken or hostile peer, not buffered. */
 #define RX_CAP (16u * 1024u * 1024u)
@@ -85,10 +83,7 @@ struct conn {
     /* TLS settings, copied: the target need not outlive open() */
     bool tls, insecure;
     char *host, *cafile, *capath, *certfile, *keyfile;
-    SSL_CTX *ctx;
-    SSL *ssl;
-    bool read_wants_write;      /* OpenSSL needs the socket writable to go on reading */
-    bool write_wants_read;      /* ... readable to go on writing */
+    xp_t xp;
 
     pending_t *pend_head, *pend_tail;
 
@@ -219,283 +214,7 @@ static void describe_packet(const mqtt_packet *p, char *out, size_t cap)
         snprintf(out, cap, "%s (not describable)", mqtt_type_name(p->type));
 }
 
-/* ---- transport: plain socket or OpenSSL --------------------------------- */
-
-typedef enum xp_status { XP_OK, XP_AGAIN, XP_EOF, XP_ERR } xp_status;
-
-/* OpenSSL writes with write(2), which raises SIGPIPE on a closed peer. The
- * process's disposition is not ours to change, so SIGPIPE is blocked around
- * each OpenSSL call and a signal it raised is consumed before unblocking. */
-typedef struct sigpipe_guard {
-    sigset_t old;
-    bool was_pending;
-} sigpipe_guard;
-
-static void sigpipe_block(sigpipe_guard *g)
-{
-    sigset_t set, pend;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigprocmask(SIG_BLOCK, &set, &g->old);
-    sigpending(&pend);
-    g->was_pending = sigismember(&pend, SIGPIPE) == 1;
-}
-
-static void sigpipe_unblock(sigpipe_guard *g)
-{
-    if (!g->was_pending) {
-        sigset_t set, pend;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        sigpending(&pend);
-        if (sigismember(&pend, SIGPIPE) == 1) {
-            struct timespec zero = {0, 0};
-            for (int i = 0; i < 8 && sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR; i++)
-                ;
-        }
-    }
-    sigprocmask(SIG_SETMASK, &g->old, NULL);
-}
-
-/* The most specific reason OpenSSL has for a failure: the certificate
- * verification result first (it names the certificate problem), then the
- * error queue (alerts, protocol errors), then errno. */
-static void tls_reason(conn_t *c, int ssl_err, int saved_errno, char *out, size_t cap)
-{
-    long vr = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
-    unsigned long e = ERR_peek_last_error();
-    if (vr != X509_V_OK && !c->insecure) {
-        snprintf(out, cap, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-    } else if (e != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        const char *r = ERR_reason_error_string(e);
-        snprintf(out, cap, "%.80s [%.100s]", r ? r : "TLS error", buf);
-    } else if (ssl_err == SSL_ERROR_SYSCALL && saved_errno != 0) {
-        snprintf(out, cap, "%s", strerror(saved_errno));
-    } else if (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN) {
-        snprintf(out, cap, "connection closed by peer");
-    } else {
-        snprintf(out, cap, "TLS error %d", ssl_err);
-    }
-    ERR_clear_error();
-}
-
-/* Reads what is available. XP_AGAIN: nothing now; XP_EOF: orderly close;
- * XP_ERR: *eno holds errno (0 for a TLS error, whose reason is in `why`). */
-static xp_status xp_read(conn_t *c, uint8_t *buf, size_t cap, size_t *got, int *eno,
-                         char *why, size_t whycap)
-{
-    *got = 0;
-    *eno = 0;
-    if (!c->ssl) {
-        ssize_t n;
-        do
-            n = recv(c->fd, buf, cap, 0);
-        while (n < 0 && errno == EINTR);
-        if (n > 0) {
-            *got = (size_t)n;
-            return XP_OK;
-        }
-        if (n == 0)
-            return XP_EOF;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return XP_AGAIN;
-        *eno = errno;
-        snprintf(why, whycap, "%s", strerror(errno));
-        return XP_ERR;
-    }
-    c->read_wants_write = false;
-    ERR_clear_error();
-    sigpipe_guard g;
-    sigpipe_block(&g);
-    errno = 0;
-    int n = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
-    int se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-    int saved = errno;
-    sigpipe_unblock(&g);
-    switch (se) {
-    case SSL_ERROR_NONE:
-        *got = (size_t)n;
-        return XP_OK;
-    case SSL_ERROR_WANT_READ:
-        ERR_clear_error();
-        return XP_AGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        ERR_clear_error();
-        c->read_wants_write = true;
-        return XP_AGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        ERR_clear_error();
-        return XP_EOF;
-    case SSL_ERROR_SYSCALL:
-        if (ERR_peek_last_error() == 0) {
-            if (saved == 0)
-                return XP_EOF;
-            *eno = saved;
-            snprintf(why, whycap, "%s", strerror(saved));
-            return XP_ERR;
-        }
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    default:
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    }
-}
-
-static xp_status xp_write(conn_t *c, const uint8_t *buf, size_t len, size_t *put, int *eno,
-                          char *why, size_t whycap)
-{
-    *put = 0;
-    *eno = 0;
-    if (!c->ssl) {
-        ssize_t n;
-        do
-            n = send(c->fd, buf, len, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n >= 0) {
-            *put = (size_t)n;
-            return XP_OK;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return XP_AGAIN;
-        *eno = errno;
-        snprintf(why, whycap, "%s", strerror(errno));
-        return XP_ERR;
-    }
-    c->write_wants_read = false;
-    ERR_clear_error();
-    sigpipe_guard g;
-    sigpipe_block(&g);
-    errno = 0;
-    int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    int se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-    int saved = errno;
-    sigpipe_unblock(&g);
-    switch (se) {
-    case SSL_ERROR_NONE:
-        *put = (size_t)n;
-        return XP_OK;
-    case SSL_ERROR_WANT_WRITE:
-        ERR_clear_error();
-        return XP_AGAIN;
-    case SSL_ERROR_WANT_READ:
-        ERR_clear_error();
-        c->write_wants_read = true;
-        return XP_AGAIN;
-    case SSL_ERROR_SYSCALL:
-        if (ERR_peek_last_error() == 0) {
-            *eno = saved ? saved : EPIPE;
-            snprintf(why, whycap, "%s", strerror(*eno));
-            return XP_ERR;
-        }
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    default:
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    }
-}
-
-static bool is_ip_literal(const char *h)
-{
-    unsigned char b[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
-}
-
-/* Builds the SSL object for the connected socket. Returns 0, or -1 with why. */
-static int xp_tls_setup(conn_t *c, char *why, size_t whycap)
-{
-    ERR_clear_error();
-    /* One SSL_CTX per connection: each target may carry its own CA and client
-     * certificate, and a handshake costs far more than a context. */
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    if (!c->ctx)
-        goto ssl_fail;
-    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-    /* A broker that closes without close_notify is an ordinary close here. */
-#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-    SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-#endif
-    SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (c->insecure) {
-        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-        if (c->cafile || c->capath) {
-            if (SSL_CTX_load_verify_locations(c->ctx, c->cafile, c->capath) != 1) {
-                snprintf(why, whycap, "cannot load CA from %s", c->cafile ? c->cafile : c->capath);
-                ERR_clear_error();
-                return -1;
-            }
-        } else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
-            goto ssl_fail;
-        }
-    }
-    if (c->certfile && SSL_CTX_use_certificate_chain_file(c->ctx, c->certfile) != 1) {
-        snprintf(why, whycap, "cannot load client certificate %s", c->certfile);
-        ERR_clear_error();
-        return -1;
-    }
-    if (c->keyfile) {
-        if (SSL_CTX_use_PrivateKey_file(c->ctx, c->keyfile, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(c->ctx) != 1) {
-            snprintf(why, whycap, "cannot load client key %s", c->keyfile);
-            ERR_clear_error();
-            return -1;
-        }
-    }
-    c->ssl = SSL_new(c->ctx);
-    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
-        goto ssl_fail;
-    bool ip = is_ip_literal(c->host);
-    /* RFC 6066 forbids IP literals in SNI. */
-    if (!ip && SSL_set_tlsext_host_name(c->ssl, c->host) != 1)
-        goto ssl_fail;
-    if (!c->insecure) {
-        /* An address must match an iPAddress SAN, never a dNSName; set it
-         * explicitly rather than rely on how this OpenSSL's SSL_set1_host
-         * treats literals. */
-        X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-        X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, c->host) : SSL_set1_host(c->ssl, c->host);
-        if (ok != 1)
-            goto ssl_fail;
-    }
-    SSL_set_connect_state(c->ssl);
-    return 0;
-ssl_fail:
-    tls_reason(c, SSL_ERROR_SSL, 0, why, whycap);
-    return -1;
-}
-
-/* One handshake step. XP_OK: done; XP_AGAIN: wait (read_wants_write says
- * which way); XP_ERR: failed, `why` says why. */
-static xp_status xp_handshake(conn_t *c, char *why, size_t whycap)
-{
-    ERR_clear_error();
-    sigpipe_guard g;
-    sigpipe_block(&g);
-    errno = 0;
-    int r = SSL_do_handshake(c->ssl);
-    int se = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
-    int saved = errno;
-    sigpipe_unblock(&g);
-    c->read_wants_write = false;
-    switch (se) {
-    case SSL_ERROR_NONE:
-        return XP_OK;
-    case SSL_ERROR_WANT_READ:
-        return XP_AGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        c->read_wants_write = true;
-        return XP_AGAIN;
-    default:
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    }
-}
+/* ---- transport ---------------------------------------------------------- */
 
 /* How a socket goes away. */
 typedef enum xp_how {
@@ -507,24 +226,7 @@ typedef enum xp_how {
 
 static void xp_close(conn_t *c, xp_how how)
 {
-    if (c->ssl && how == XP_NOTIFY) {
-        /* Best effort and non-blocking: one close_notify, no wait for the
-         * peer's. */
-        sigpipe_guard g;
-        sigpipe_block(&g);
-        ERR_clear_error();
-        SSL_shutdown(c->ssl);
-        ERR_clear_error();
-        sigpipe_unblock(&g);
-    }
-    if (c->ssl) {
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-    }
-    if (c->ctx) {
-        SSL_CTX_free(c->ctx);
-        c->ctx = NULL;
-    }
+    xp_tls_close(&c->xp, how == XP_NOTIFY);
     if (c->fd < 0)
         return;
     loop_unwatch(c->loop, c->fd);
@@ -622,7 +324,7 @@ static bool flush(conn_t *c)
         size_t put;
         int eno;
         char why[200];
-        xp_status s = xp_write(c, c->out + c->out_off, c->out_len - c->out_off, &put, &eno, why,
+        xp_status s = xp_write(&c->xp, c->fd, c->out + c->out_off, c->out_len - c->out_off, &put, &eno, why,
                                sizeof why);
         if (s == XP_AGAIN)
             break;
@@ -715,11 +417,11 @@ static void update_watch(conn_t *c)
         ev = LOOP_WRITE;
         break;
     case CS_TLS:
-        ev = c->read_wants_write ? LOOP_WRITE : LOOP_READ;
+        ev = c->xp.read_wants_write ? LOOP_WRITE : LOOP_READ;
         break;
     case CS_OPEN:
         ev = LOOP_READ;
-        if ((c->out_off < c->out_len && !c->write_wants_read) || c->read_wants_write)
+        if ((c->out_off < c->out_len && !c->xp.write_wants_read) || c->xp.read_wants_write)
             ev |= LOOP_WRITE;
         break;
     case CS_CLOSED:
@@ -893,7 +595,7 @@ static void do_read(conn_t *c)
         size_t got;
         int eno;
         char why[200];
-        xp_status s = xp_read(c, c->in + c->in_len, c->in_cap - c->in_len, &got, &eno, why,
+        xp_status s = xp_read(&c->xp, c->fd, c->in + c->in_len, c->in_cap - c->in_len, &got, &eno, why,
                               sizeof why);
         if (s == XP_OK) {
             c->in_len += got;
@@ -926,7 +628,7 @@ static void do_read(conn_t *c)
     }
     /* Out of budget: plain sockets wake poll() again, but bytes OpenSSL has
      * already decrypted are invisible to it, so come back by timer. */
-    if (c->st == CS_OPEN && !c->freed && c->ssl && SSL_pending(c->ssl) > 0 && !c->more_timer)
+    if (c->st == CS_OPEN && !c->freed && xp_pending(&c->xp) && !c->more_timer)
         c->more_timer = loop_timer_at(c->loop, loop_now_ms(), more_input, c);
 }
 
@@ -986,7 +688,7 @@ static void become_open(conn_t *c)
 static void tls_step(conn_t *c)
 {
     char why[200];
-    xp_status s = xp_handshake(c, why, sizeof why);
+    xp_status s = xp_handshake(&c->xp, why, sizeof why);
     if (s == XP_AGAIN) {
         update_watch(c);
         return;
@@ -995,17 +697,9 @@ static void tls_step(conn_t *c)
         fail(c, CLOSE_TLS, "TLS handshake with %s failed: %s", c->peer, why);
         return;
     }
-    char cn[256] = "(none)";
-    X509 *cert = SSL_get1_peer_certificate(c->ssl);
-    if (cert) {
-        X509_NAME *nm = X509_get_subject_name(cert);
-        if (!nm || X509_NAME_get_text_by_NID(nm, NID_commonName, cn, sizeof cn) < 0)
-            snprintf(cn, sizeof cn, "(none)");
-        X509_free(cert);
-    }
-    trace_note(c, "TLS %s %s, peer CN=%s%s", SSL_get_version(c->ssl),
-               SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)), cn,
-               c->insecure ? " (not verified: insecure)" : " (verified)");
+    char desc[400];
+    xp_describe(&c->xp, desc, sizeof desc);
+    trace_note(c, "%s", desc);
     if (c->freed)
         return;
     become_open(c);
@@ -1021,7 +715,9 @@ static void tcp_up(conn_t *c)
         return;
     }
     char why[200];
-    if (xp_tls_setup(c, why, sizeof why) != 0) {
+    xp_tls_opts o = {.host = c->host, .cafile = c->cafile, .capath = c->capath,
+                     .certfile = c->certfile, .keyfile = c->keyfile, .insecure = c->insecure};
+    if (xp_tls_setup(&c->xp, c->fd, &o, why, sizeof why) != 0) {
         fail(c, CLOSE_TLS, "TLS setup failed: %s", why);
         return;
     }
@@ -1135,10 +831,10 @@ static void on_fd(loop_t *loop, int fd, int events, void *ud)
         tls_step(c);
         break;
     case CS_OPEN:
-        if ((events & LOOP_READ) || c->read_wants_write)
+        if ((events & LOOP_READ) || c->xp.read_wants_write)
             do_read(c);
         if (c->st == CS_OPEN && !c->freed && c->out_off < c->out_len &&
-            ((events & LOOP_WRITE) || c->write_wants_read))
+            ((events & LOOP_WRITE) || c->xp.write_wants_read))
             flush(c);
         break;
     case CS_CLOSED:
