@@ -354,6 +354,9 @@ typedef struct scenario {
     char **tags;
     size_t n_tags;
     unsigned requires;              /* enum feature bits: derived from the steps + `requires:` */
+    /* Cannot share the broker (it restarts it, changes a global setting):
+     * the runner runs it alone, nothing else side by side. Set by the loader. */
+    bool exclusive;
     client_def *clients;
     size_t n_clients;
     step_t *steps;

@@ -1304,6 +1304,8 @@ static void finish_cb(loop_t *loop, void *ud)
     size_t index = sr->number - 1;
     int attempt = sr->attempt;
     rs->active--;
+    if (sr->sc->exclusive)
+        rs->exclusive_active = false;
     sc_run_free(sr);
     if (attempt == 0 && rs->opt->retry_failures && (r->verdict == V_FAIL || r->verdict == V_WARN)) {
         /* A failure is run once more at once, with fresh names: failing again
@@ -1425,6 +1427,8 @@ static void start_attempt(run_state *rs, size_t index, int attempt, scenario_res
     sr->steps = sc->steps;
     sr->n_steps = sc->n_steps;
     rs->active++;
+    if (sc->exclusive)
+        rs->exclusive_active = true;
     if (!sr->clients) {
         record(sr, V_ERROR, "", "out of memory");
         scenario_end(sr);
@@ -1475,10 +1479,15 @@ static void start_attempt(run_state *rs, size_t index, int attempt, scenario_res
     advance(sr);
 }
 
+/* An exclusive scenario (it restarts the broker, say) starts only when
+ * nothing else runs, and nothing starts beside it. */
 static void start_next(run_state *rs)
 {
-    while (rs->active < (size_t)rs->opt->jobs && rs->next < rs->set->n)
+    while (rs->active < (size_t)rs->opt->jobs && rs->next < rs->set->n && !rs->exclusive_active) {
+        if (rs->set->items[rs->next]->exclusive && rs->active > 0)
+            break;
         start_scenario(rs, rs->next++);
+    }
     report_in_order(rs);
 }
 

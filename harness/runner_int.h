@@ -123,6 +123,7 @@ struct run_state {
     char prefix[7];
     size_t next;                /* next scenario to start */
     size_t active;
+    bool exclusive_active;      /* an exclusive scenario runs: nothing starts beside it */
     size_t reported;            /* scenarios handed to opt->finished */
     bool *done;                 /* per scenario */
     bool all_done;
