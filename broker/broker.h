@@ -44,6 +44,10 @@ struct config {
     const char *certfile, *keyfile;
     struct user *users;             /* none: every client is accepted */
     uint32_t nusers;
+    const char *data_dir;           /* NULL: sessions live in memory only */
+    int sync;                       /* enum store_sync */
+    uint32_t sync_interval_ms;      /* for STORE_SYNC_BATCH */
+    uint64_t compact_min;           /* bytes of log before compaction is considered */
 };
 
 struct user {
@@ -79,6 +83,8 @@ struct msg {
     uint32_t expiry;            /* Message Expiry Interval as received, seconds */
     uint64_t received;          /* ev_now() when the server took ownership */
     char *origin;               /* the publisher's client id, for No Local */
+    uint64_t store_id;          /* its MSG record in the store (store.c), 0 = none */
+    uint32_t store_epoch;       /* the snapshot that last wrote it */
 };
 
 /* Copies what must outlive the packet. `topic` is the resolved name (it may
@@ -113,6 +119,7 @@ struct delivery {
     uint32_t sent_expiry;       /* the MEI of the first send, repeated on resend */
     uint32_t nsubids;
     uint32_t share;             /* the shared subscription it went through, or 0 */
+    uint64_t store_id;          /* its DQ record in the store (store.c), 0 = none */
     uint32_t subids[];
 };
 
@@ -143,6 +150,13 @@ void deliver_give_inflight(struct session *s, struct dlist *l);
 void deliver_connection_lost(struct session *s);
 /* Only for the resend-on-live-connection defect. */
 void deliver_retry(struct session *s);
+/* For store_load.c: a copy as it was on disk (state D_QUEUED, D_SENT or
+ * D_RELEASED), appended to the queue or the in-flight list, not sent. */
+struct delivery *deliver_restore(struct session *s, struct msg *m, uint8_t qos, bool retain,
+                                 const uint32_t *subids, uint32_t nsubids);
+void deliver_restore_state(struct session *s, struct delivery *d, uint8_t state,
+                           uint16_t packet_id, uint32_t sent_expiry);
+void deliver_restore_drop(struct session *s, struct delivery *d);
 
 /* ---- in-flight deliveries by packet id (pidmap.c) ---- */
 
@@ -195,6 +209,8 @@ void retain_store(struct msg *m);
 /* Sends the retained messages matching a new or replaced subscription. */
 void retain_deliver(struct session *s, const struct sub *sub);
 void retain_free_all(void);
+/* Every retained message, for the store's snapshot. */
+void retain_foreach(void (*fn)(struct msg *m));
 
 /* ---- Will (will.c) ---- */
 
@@ -214,6 +230,11 @@ void will_session_end(struct session *s);
 /* DISCONNECT 0x00, or a new connection to the session: drop without publishing. */
 void will_discard(struct session *s);
 void will_free_all(void);
+/* For store_load.c: the Will of a session read from disk (timer not armed). */
+void will_restore(struct session *s, struct msg *m, uint32_t delay);
+/* For store_load.c: the Will of a session that is offline, `elapsed_ms` after
+ * its connection was lost: published now if its delay has passed, else armed. */
+void will_resume_timer(struct session *s, uint64_t elapsed_ms);
 
 /* ---- sessions (session.c) ---- */
 
@@ -243,6 +264,8 @@ struct session {
     struct will *will;
     uint64_t dropped;                   /* messages dropped because the queue was full */
     struct aliases *carried_aliases;    /* only for the topic-alias-carried-over defect */
+    bool stored;                        /* has a SESS record in the store (store.c) */
+    uint64_t offline_wall;              /* wall-clock ms of the last close; 0 = connected */
 };
 
 struct session *session_find(const char *id);
@@ -261,6 +284,13 @@ bool session_qos2_in_remove(struct session *s, uint16_t id);
 /* An unused packet identifier for a new outbound QoS 1/2 PUBLISH. */
 uint16_t session_next_packet_id(struct session *s);
 void session_free_all(void);
+/* For store_load.c: drops a session read from disk without any side effect
+ * (no Will, no redispatch, no record). */
+void session_discard(struct session *s);
+/* For store_load.c: a restored offline session whose connection was lost
+ * `elapsed_ms` ago: ends it (Will published) if its expiry has passed, else
+ * arms what is left of it. */
+void session_resume_expiry(struct session *s, uint64_t elapsed_ms);
 
 /* ---- connections (conn.c) ---- */
 
@@ -332,6 +362,34 @@ int handle_subscribe(struct conn *c, mqtt_packet *p);
 int handle_unsubscribe(struct conn *c, mqtt_packet *p);
 int handle_pingreq(struct conn *c, mqtt_packet *p);
 int handle_disconnect(struct conn *c, mqtt_packet *p);
+
+/* ---- durable store (store.c, store_load.c) ----
+ * With --data DIR, every change of durable state is appended as a record to
+ * DIR/store.log; store_commit() writes (and, per the sync policy, syncs) the
+ * records of the current batch before any output leaves the broker. Without
+ * --data, store_on is false and every hook below is skipped by its caller. */
+
+enum store_sync { STORE_SYNC_ALWAYS, STORE_SYNC_BATCH, STORE_SYNC_NONE };
+
+extern bool store_on;
+
+/* Locks DIR, replays the log into the session store and rewrites it as a
+ * snapshot. Returns 0, or -1 after printing why (the broker exits 2). */
+int store_open(const char *dir);
+void store_commit(void);
+void store_close(void);
+
+void store_session(struct session *s);                 /* CONNECT accepted */
+void store_session_offline(struct session *s);         /* connection lost */
+void store_session_end(struct session *s);
+void store_will(struct session *s);                    /* s->will set or gone */
+void store_sub_add(struct session *s, const struct sub *sub);
+void store_sub_remove(struct session *s, mqtt_bytes filter);
+void store_delivery_queued(struct session *s, struct delivery *d);
+void store_delivery_state(struct session *s, struct delivery *d);    /* sent, released */
+void store_delivery_done(struct session *s, struct delivery *d);
+void store_qos2_in(struct session *s, uint16_t id, bool add);
+void store_retain(const struct msg *m);                /* set, or delete when empty */
 
 /* ---- listener (net.c) ---- */
 

@@ -294,6 +294,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->s)
         session_detach(c->s);
     ev_timer_start(&c->linger_timer, LINGER_MS);
+    store_commit();     /* nothing leaves before the records it answers */
     if (!flush_now(c)) {
         finish(c);
         return;
@@ -509,6 +510,7 @@ static void io_cb(struct ev_io *io, int events)
     }
     bool resume_read = false;
     if (events & EV_WRITE) {
+        store_commit();     /* output of this batch may be in c->out */
         resume_read = c->tls_want_write;
         c->tls_want_write = false;
         if (!flush_now(c)) {
@@ -540,6 +542,9 @@ static void conn_free(struct conn *c)
 
 void conn_batch_end(void)
 {
+    /* Group commit: one write (and sync) for every record of the batch, before
+     * the acknowledgements it produced are flushed. */
+    store_commit();
     /* Closing a connection can publish a Will, which queues output on other
      * connections: go round until nothing new was queued (bounded anyway). */
     for (int round = 0; flush_list && round < 100; round++) {
@@ -574,6 +579,7 @@ void conn_batch_end(void)
 
 void conn_close_all(uint8_t reason)
 {
+    store_commit();
     while (conns) {
         struct conn *c = conns;
         if (!c->closing) {
@@ -582,6 +588,7 @@ void conn_close_all(uint8_t reason)
             conn_close(c, "server shutting down");
         }
         if (c->io.fd >= 0) {
+            store_commit();
             flush_now(c);
             finish(c);
         }

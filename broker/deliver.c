@@ -242,7 +242,50 @@ void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool reta
     if (nsubids)
         memcpy(d->subids, subids, nsubids * sizeof subids[0]);
     dl_push(&s->queue, d);
+    if (store_on)
+        store_delivery_queued(s, d);
     deliver_pump(s);
+}
+
+struct delivery *deliver_restore(struct session *s, struct msg *m, uint8_t qos, bool retain,
+                                 const uint32_t *subids, uint32_t nsubids)
+{
+    struct delivery *d = xcalloc(1, offsetof(struct delivery, subids) + nsubids * sizeof d->subids[0]);
+    d->m = msg_ref(m);
+    d->qos = qos;
+    d->retain = retain;
+    d->state = D_QUEUED;
+    d->nsubids = nsubids;
+    if (nsubids)
+        memcpy(d->subids, subids, nsubids * sizeof subids[0]);
+    dl_push(&s->queue, d);
+    return d;
+}
+
+void deliver_restore_state(struct session *s, struct delivery *d, uint8_t state,
+                           uint16_t packet_id, uint32_t sent_expiry)
+{
+    if (d->state == D_QUEUED) {
+        dl_unlink(&s->queue, d);
+        d->packet_id = packet_id;
+        d->on_wire = false;
+        inflight_add(s, d);
+    } else if (d->packet_id != packet_id) {
+        pidmap_remove(s, d, s->inflight.count - 1);
+        d->packet_id = packet_id;
+        pidmap_add(s, d, s->inflight.count);
+    }
+    d->state = state;
+    d->sent_expiry = sent_expiry;
+}
+
+void deliver_restore_drop(struct session *s, struct delivery *d)
+{
+    if (d->state == D_QUEUED)
+        dl_unlink(&s->queue, d);
+    else
+        inflight_remove(s, d);
+    delivery_free(d);
 }
 
 static uint32_t send_quota(const struct conn *c)
@@ -282,6 +325,8 @@ void deliver_pump(struct session *s)
             pidmap_remove(s, d, s->inflight.count - 1);
             d->packet_id = session_next_packet_id(s);
             pidmap_add(s, d, s->inflight.count);
+            if (store_on)
+                store_delivery_state(s, d);
         }
         enum send_result r = send_publish(c, d, !defect_on(D_NO_DUP_ON_REDELIVERY), false);
         if (r == SEND_FAILED) {
@@ -290,6 +335,8 @@ void deliver_pump(struct session *s)
         }
         struct delivery *next = d->next;
         if (r == SEND_TOO_BIG) {
+            if (store_on)
+                store_delivery_done(s, d);
             inflight_remove(s, d);
             delivery_free(d);
         } else {
@@ -305,6 +352,8 @@ void deliver_pump(struct session *s)
     while ((d = s->queue.head)) {
         if (msg_expired(d->m, now) && !defect_on(D_MESSAGE_EXPIRY_IGNORED)) {
             log_debug("%s: message on %s expired while queued", s->id, d->m->topic);
+            if (store_on)
+                store_delivery_done(s, d);
             delivery_free(dl_pop(&s->queue));
             continue;
         }
@@ -319,12 +368,16 @@ void deliver_pump(struct session *s)
             return;
         }
         if (r == SEND_TOO_BIG || d->qos == 0) {
+            if (store_on)
+                store_delivery_done(s, d);
             delivery_free(d);
             continue;
         }
         d->state = D_SENT;
         d->on_wire = true;
         inflight_add(s, d);
+        if (store_on)
+            store_delivery_state(s, d);
     }
 }
 
@@ -351,6 +404,8 @@ void deliver_ack(struct session *s, uint8_t type, uint16_t id, uint8_t reason)
         }
         if (reason < 0x80) {
             d->state = D_RELEASED;
+            if (store_on)
+                store_delivery_state(s, d);
             send_pubrel(c, id, 0);
             return;
         }
@@ -364,6 +419,8 @@ void deliver_ack(struct session *s, uint8_t type, uint16_t id, uint8_t reason)
     default:
         return;
     }
+    if (store_on)
+        store_delivery_done(s, d);
     inflight_remove(s, d);
     delivery_free(d);
     deliver_pump(s);

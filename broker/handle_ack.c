@@ -20,6 +20,8 @@ int handle_pubrel(struct conn *c, mqtt_packet *p)
     /* [MQTT-4.3.3-11/12]: PUBCOMP, and the id is free for a new message. An
      * unknown id is answered too, so the client can finish its handshake. */
     bool known = session_qos2_in_remove(c->s, p->u.ack.packet_id);
+    if (known && store_on)
+        store_qos2_in(c->s, p->u.ack.packet_id, false);
     mqtt_packet a;
     memset(&a, 0, sizeof a);
     a.type = MQTT_PUBCOMP;

@@ -192,6 +192,8 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     session_attach(s, c);
     s->will = will_from_connect(cn, id);     /* [MQTT-3.1.2-7] */
     c->connected = true;
+    if (store_on)
+        store_session(s);
 
     bool sp = present;
     if (defect_on(D_SESSION_PRESENT_ALWAYS_0))

@@ -96,6 +96,8 @@ int handle_publish(struct conn *c, mqtt_packet *p)
         send_ack(c, MQTT_PUBACK, pub->packet_id, 0);
     } else if (pub->qos == 2) {
         session_qos2_in_add(s, pub->packet_id);
+        if (store_on)
+            store_qos2_in(s, pub->packet_id, true);
         send_ack(c, MQTT_PUBREC, pub->packet_id, 0);
     }
     return 0;

@@ -3,6 +3,7 @@
  *
  *   mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...
  *                 [--tls-port PORT --cert FILE --key FILE]
+ *                 [--data DIR [--sync always|batch|none]]
  *
  * MQSPEC_BROKER_DEFECTS=NAME,NAME in the environment adds defects as --defect
  * does, and MQSPEC_BROKER_CONFIG=FILE is read when there is no -c: the
@@ -45,6 +46,9 @@ struct config cfg = {
     .queue_qos0 = false,
     .allow_zero_length_client_id = true,
     .tls_port = -1,
+    .sync = STORE_SYNC_ALWAYS,
+    .sync_interval_ms = 50,
+    .compact_min = (uint64_t)16 << 20,
 };
 
 bool broker_stopping;
@@ -54,6 +58,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...\n"
             "                     [--tls-port PORT --cert FILE --key FILE]\n"
+            "                     [--data DIR [--sync always|batch|none]]\n"
             "  -p, --port PORT     TCP port (default 1883; 0 picks a free one)\n"
             "      --bind ADDR     address to listen on (default 127.0.0.1)\n"
             "  -c, --config FILE   configuration file (see docs/broker.md)\n"
@@ -62,6 +67,10 @@ static void usage(FILE *out)
             "      --tls-port PORT also listen for MQTT over TLS (0 picks a free port)\n"
             "      --cert FILE     TLS server certificate chain (PEM)\n"
             "      --key FILE      TLS private key (PEM)\n"
+            "      --data DIR      keep sessions, queues, Wills and retained messages in DIR\n"
+            "                      (durable across restarts and crashes; default: memory)\n"
+            "      --sync POLICY   with --data: always (fdatasync before acknowledging;\n"
+            "                      the default), batch (every sync_interval_ms) or none\n"
             "  -h, --help          this text\n");
 }
 
@@ -73,6 +82,19 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
     if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
         return -1;
     *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_sync(const char *s, int *out)
+{
+    if (!strcmp(s, "always"))
+        *out = STORE_SYNC_ALWAYS;
+    else if (!strcmp(s, "batch"))
+        *out = STORE_SYNC_BATCH;
+    else if (!strcmp(s, "none"))
+        *out = STORE_SYNC_NONE;
+    else
+        return -1;
     return 0;
 }
 
@@ -157,6 +179,18 @@ static int load_config(const char *path)
             else
                 cfg.keyfile = key_buf;
             rc = 0;
+        } else if (!strcmp(key, "data_dir")) {
+            static char data_buf[256];
+            snprintf(data_buf, sizeof data_buf, "%s", val);
+            cfg.data_dir = data_buf;
+            rc = 0;
+        } else if (!strcmp(key, "sync")) {
+            rc = parse_sync(val, &cfg.sync);
+        } else if (!strcmp(key, "sync_interval_ms")) {
+            rc = parse_u32(val, 1, 60000, &cfg.sync_interval_ms);
+        } else if (!strcmp(key, "compact_min")) {
+            rc = parse_u32(val, 0, UINT32_MAX, &u);
+            cfg.compact_min = u;
         } else if (!strcmp(key, "bind")) {
             snprintf(bind_buf, sizeof bind_buf, "%s", val);
             cfg.bind_addr = bind_buf;
@@ -189,7 +223,8 @@ int main(int argc, char **argv)
 {
     const char *config = NULL;
     int port = -1, tls_port = -1, verbose = 0;
-    const char *bind_addr = NULL, *certfile = NULL, *keyfile = NULL;
+    const char *bind_addr = NULL, *certfile = NULL, *keyfile = NULL, *data_dir = NULL;
+    int sync = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -219,6 +254,15 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--key") && next) {
             keyfile = next;
+            i++;
+        } else if (!strcmp(a, "--data") && next) {
+            data_dir = next;
+            i++;
+        } else if (!strcmp(a, "--sync") && next) {
+            if (parse_sync(next, &sync) != 0) {
+                fprintf(stderr, "mqspec-broker: bad --sync '%s' (always, batch or none)\n", next);
+                return 2;
+            }
             i++;
         } else if (!strcmp(a, "--bind") && next) {
             bind_addr = next;
@@ -266,6 +310,10 @@ int main(int argc, char **argv)
         cfg.certfile = certfile;
     if (keyfile)
         cfg.keyfile = keyfile;
+    if (data_dir)
+        cfg.data_dir = data_dir;
+    if (sync >= 0)
+        cfg.sync = sync;
     if (cfg.tls_port >= 0 && (!cfg.certfile || !cfg.keyfile)) {
         fprintf(stderr, "mqspec-broker: a TLS listener needs --cert and --key\n");
         return 2;
@@ -289,6 +337,8 @@ int main(int argc, char **argv)
         log_error("signalfd: %s", strerror(errno));
         return 1;
     }
+    if (cfg.data_dir && store_open(cfg.data_dir) != 0)
+        return 2;
     int bound = cfg.port, tls_bound = cfg.tls_port;
     if (net_listen(cfg.bind_addr, &bound, false) != 0)
         return 1;
@@ -314,6 +364,7 @@ int main(int argc, char **argv)
     broker_stopping = true;
     net_close();
     conn_close_all(MQTT_RC_SERVER_SHUTTING_DOWN);
+    store_close();
     session_free_all();
     will_free_all();
     retain_free_all();

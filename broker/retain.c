@@ -25,6 +25,8 @@ static struct retained *store;
 
 void retain_store(struct msg *m)
 {
+    if (store_on)
+        store_retain(m);
     struct retained **pp = &store;
     while (*pp && strcmp((*pp)->m->topic, m->topic) != 0)
         pp = &(*pp)->next;
@@ -58,6 +60,12 @@ void retain_deliver(struct session *s, const struct sub *sub)
     while (*pp) {
         struct retained *r = *pp;
         if (msg_expired(r->m, now)) {
+            if (store_on) {
+                struct msg *del = msg_new(mqtt_str(r->m->topic), (mqtt_bytes){NULL, 0}, 0, true,
+                                          NULL, NULL);
+                store_retain(del);
+                msg_unref(del);
+            }
             *pp = r->next;
             msg_unref(r->m);
             free(r);
@@ -69,6 +77,12 @@ void retain_deliver(struct session *s, const struct sub *sub)
         uint8_t qos = r->m->qos < sub->qos ? r->m->qos : sub->qos;
         deliver_to_session(s, r->m, qos, true, &sub->subid, sub->subid ? 1 : 0, 0);
     }
+}
+
+void retain_foreach(void (*fn)(struct msg *m))
+{
+    for (struct retained *r = store; r; r = r->next)
+        fn(r->m);
 }
 
 void retain_free_all(void)

@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "defect.h"
 #include "log.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,8 @@ void session_end(struct session *s)
     }
     /* Out of the store and out of every subscription first: the Will that may
      * be published below must not be routed back into a dying session. */
+    if (store_on)
+        store_session_end(s);
     unlink_session(s);
     subs_remove_all(s);
     subs_redispatch(s);
@@ -151,6 +154,11 @@ void session_detach(struct session *s)
         c->aliases = NULL;
     }
 
+    if (store_on) {
+        s->offline_wall = store_wall_ms();
+        if (s->expiry != 0 && !defect_on(D_EXPIRE_IMMEDIATELY))
+            store_session_offline(s);
+    }
     if (s->expiry == 0 || defect_on(D_EXPIRE_IMMEDIATELY)) {
         /* §3.1.2.11.2: 0 (or absent) ends the session with its connection,
          * and with it any Will still waiting for its delay (E-09). */
@@ -221,6 +229,29 @@ uint16_t session_next_packet_id(struct session *s)
             return id;
     }
     return s->last_packet_id ? s->last_packet_id : 1;
+}
+
+void session_discard(struct session *s)
+{
+    unlink_session(s);
+    subs_remove_all(s);
+    will_discard(s);
+    free_session(s);
+}
+
+void session_resume_expiry(struct session *s, uint64_t elapsed_ms)
+{
+    if (s->expiry != MQTT_SESSION_EXPIRY_NEVER) {
+        uint64_t total = (uint64_t)s->expiry * 1000u;
+        if (elapsed_ms >= total) {
+            if (s->expiry)
+                log_info("%s: session expired while the broker was down", s->id);
+            session_end(s);
+            return;
+        }
+        ev_timer_start(&s->expiry_timer, total - elapsed_ms);
+    }
+    will_resume_timer(s, elapsed_ms);
 }
 
 void session_free_all(void)

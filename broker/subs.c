@@ -153,6 +153,8 @@ struct sub *subs_add(struct session *s, const mqtt_sub *req, uint32_t subid, boo
     sub->rap = req->retain_as_published;
     sub->rh = req->retain_handling;
     sub->subid = subid;
+    if (store_on)
+        store_sub_add(s, sub);
     return sub;
 }
 
@@ -174,6 +176,8 @@ bool subs_remove(struct session *s, mqtt_bytes filter)
         if (filter_len(sub) == filter.len && memcmp(sub->filter, filter.data, filter.len) == 0) {
             *pp = sub->snext;
             sub_free(sub);
+            if (store_on)
+                store_sub_remove(s, filter);
             return true;
         }
     }

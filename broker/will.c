@@ -55,9 +55,11 @@ static void unorphan(struct will *w)
 static void delay_fire(void *arg)
 {
     struct will *w = arg;
-    if (w->owner)
+    if (w->owner) {
         w->owner->will = NULL;
-    else
+        if (store_on)
+            store_will(w->owner);
+    } else
         unorphan(w);
     publish(w);
     will_free(w);
@@ -83,6 +85,8 @@ void will_connection_lost(struct session *s)
         return;
     if (w->delay == 0 || defect_on(D_WILL_DELAY_IGNORED)) {
         s->will = NULL;
+        if (store_on)
+            store_will(s);
         publish(w);
         will_free(w);
         return;
@@ -113,9 +117,39 @@ void will_session_end(struct session *s)
 
 void will_discard(struct session *s)
 {
-    if (s->will)
-        will_free(s->will);
+    if (!s->will)
+        return;
+    will_free(s->will);
     s->will = NULL;
+    if (store_on)
+        store_will(s);
+}
+
+void will_restore(struct session *s, struct msg *m, uint32_t delay)
+{
+    struct will *w = xcalloc(1, sizeof *w);
+    w->m = msg_ref(m);
+    w->delay = delay;
+    ev_timer_init(&w->timer, delay_fire, w);
+    s->will = w;
+}
+
+void will_resume_timer(struct session *s, uint64_t elapsed_ms)
+{
+    struct will *w = s->will;
+    if (!w)
+        return;
+    uint64_t delay = (uint64_t)w->delay * 1000u;
+    if (elapsed_ms >= delay) {
+        s->will = NULL;
+        if (store_on)
+            store_will(s);
+        publish(w);
+        will_free(w);
+        return;
+    }
+    w->owner = s;
+    ev_timer_start(&w->timer, delay - elapsed_ms);
 }
 
 void will_free_all(void)
