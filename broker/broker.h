@@ -42,17 +42,14 @@ struct config {
     uint16_t server_keep_alive;
     int tls_port;                   /* -1: no TLS listener */
     const char *certfile, *keyfile;
-    struct user *users;             /* none: every client is accepted */
-    uint32_t nusers;
     const char *data_dir;           /* NULL: sessions live in memory only */
     int sync;                       /* enum store_sync */
     uint32_t sync_interval_ms;      /* for STORE_SYNC_BATCH */
     uint64_t compact_min;           /* bytes of log before compaction is considered */
-};
-
-struct user {
-    char *name;
-    char *password;
+    const char *cafile;             /* CAs for client certificates (TLS) */
+    bool require_certificate;       /* TLS clients must present one the CAs sign */
+    const char *password_file;      /* auth.c; NULL: none */
+    int allow_anonymous;            /* -1 unset: only while no users are configured */
 };
 
 extern struct config cfg;
@@ -243,6 +240,9 @@ struct aliases;
 
 struct session {
     char *id;
+    /* The authenticated user that created the session (NULL: anonymous). Only
+     * the same user may resume or take it over (handle_connect.c). */
+    char *owner;
     struct session *hnext;              /* hash chain */
     struct session *prev, *next;        /* list of all sessions */
     struct conn *conn;                  /* NULL while disconnected */

@@ -68,6 +68,8 @@ static const struct {
         "a second CONNECT on a connection is answered with CONNACK, not closed"},
     [D_TOPIC_ALIAS_CARRIED_OVER] = {"topic-alias-carried-over",
         "inbound Topic Alias mappings survive into the session's next connection"},
+    [D_SESSION_OWNERSHIP_IGNORED] = {"session-ownership-ignored",
+        "any user may resume or take over another user's session by its client id"},
 };
 
 static bool on[D_COUNT];

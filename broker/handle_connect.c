@@ -11,6 +11,7 @@
  * What it is not: the session's lifetime after the connection (session.c) or
  * the Will's timers (will.c).
  */
+#include "auth.h"
 #include "broker.h"
 #include "defect.h"
 #include "log.h"
@@ -69,22 +70,10 @@ static void add(mqtt_props *p, uint8_t id, uint32_t v)
         die_oom();
 }
 
-/* With `user` lines in the configuration, a CONNECT must name one of them
- * with its password; without, everyone is accepted. There for scenarios that
- * need a CONNECT the server refuses (A-06, A-07, B-06), not for security. */
-static bool credentials_ok(const mqtt_connect *cn)
+/* Same user, or both anonymous. */
+static bool same_owner(const char *a, const char *b)
 {
-    if (cfg.nusers == 0)
-        return true;
-    if (!cn->has_username || !cn->has_password)
-        return false;
-    for (uint32_t i = 0; i < cfg.nusers; i++) {
-        const struct user *u = &cfg.users[i];
-        if (mqtt_bytes_eq(cn->username, mqtt_str(u->name)) &&
-            mqtt_bytes_eq(cn->password, mqtt_str(u->password)))
-            return true;
-    }
-    return false;
+    return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
 static int second_connect(struct conn *c)
@@ -117,9 +106,20 @@ int handle_connect(struct conn *c, mqtt_packet *p)
         if ((rm && rm->num == 0) || (mps && mps->num == 0))
             return refuse(c, MQTT_RC_PROTOCOL_ERROR, 0, "Receive Maximum or Maximum Packet Size of 0");
     }
-    if (!credentials_ok(cn))
+    /* Anonymous-not-allowed is "not authorized" (0x87 / 5), as mosquitto
+     * answers it: nothing in the user name or password was wrong, there was
+     * none. A wrong one is 0x86 / 4. */
+    const char *user = NULL;
+    switch (auth_check(cn, &user)) {
+    case AUTH_OK:
+        break;
+    case AUTH_BAD_CREDENTIALS:
         return refuse(c, MQTT_RC_BAD_USER_OR_PASSWORD, MQTT_V311_BAD_CREDENTIALS,
                       "bad user name or password");
+    case AUTH_ANONYMOUS_REFUSED:
+        return refuse(c, MQTT_RC_NOT_AUTHORIZED, MQTT_V311_NOT_AUTHORIZED,
+                      "anonymous access is not allowed");
+    }
     bool assigned = false;
     char *id;
     if (cn->client_id.len == 0) {
@@ -138,10 +138,23 @@ int handle_connect(struct conn *c, mqtt_packet *p)
             return refuse(c, MQTT_RC_CLIENT_ID_NOT_VALID, MQTT_V311_ID_REJECTED, "NUL in client id");
         }
     }
+    /* ---- ownership: a session belongs to the user that created it ----
+     * Another user (or anonymous for a user's, or the reverse) may neither
+     * take over the connection nor resume or discard the session: the CONNECT
+     * is refused as not authorized and the owner's connection and session
+     * are left exactly as they were. */
+    struct session *s = session_find(id);
+    if (s && !same_owner(s->owner, user) && !defect_on(D_SESSION_OWNERSHIP_IGNORED)) {
+        log_info("%s: session belongs to %s%s%s, not to %s%s%s", id, s->owner ? "user '" : "",
+                 s->owner ? s->owner : "anonymous", s->owner ? "'" : "", user ? "user '" : "",
+                 user ? user : "anonymous", user ? "'" : "");
+        free(id);
+        return refuse(c, MQTT_RC_NOT_AUTHORIZED, MQTT_V311_NOT_AUTHORIZED,
+                      "the client id's session belongs to another user");
+    }
     c->client_id = xstrdup(id);
 
     /* ---- takeover [MQTT-3.1.4-3], M3 [MQTT-3.1.4-2] ---- */
-    struct session *s = session_find(id);
     if (s && s->conn) {
         struct conn *old = s->conn;
         if (!defect_on(D_NO_TAKEOVER_DISCONNECT))
@@ -172,6 +185,11 @@ int handle_connect(struct conn *c, mqtt_packet *p)
         will_discard(s);        /* resumed within the Will Delay [MQTT-3.1.3-9] */
     else
         s = session_new(id);
+    if (!same_owner(s->owner, user)) {
+        /* Only reachable with the ownership defect on: the session changes hands. */
+        free(s->owner);
+        s->owner = user ? xstrdup(user) : NULL;
+    }
     if (carried.head)
         deliver_give_inflight(s, &carried);
 
@@ -219,8 +237,9 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     send_connack(c, sp, MQTT_RC_SUCCESS, &props);
     mqtt_props_free(&props);
     conn_keep_alive_start(c);
-    log_info("%s: connected from %s (MQTT %s, clean %d, expiry %u, keep alive %u, session present %d)",
-             id, c->peer, v5 ? "5.0" : "3.1.1", clean, s->expiry, c->keep_alive, present);
+    log_info("%s: connected from %s (MQTT %s, clean %d, expiry %u, keep alive %u, session present %d%s%s)",
+             id, c->peer, v5 ? "5.0" : "3.1.1", clean, s->expiry, c->keep_alive, present,
+             user ? ", user " : "", user ? user : "");
 
     if (present && defect_on(D_SUBSCRIPTION_ID_DROPPED))
         for (struct sub *sub = s->subs; sub; sub = sub->snext)

@@ -2,7 +2,10 @@
  * order of start-up and shut-down.
  *
  *   mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...
- *                 [--tls-port PORT --cert FILE --key FILE]
+ *                 [--tls-port PORT --cert FILE --key FILE
+ *                  [--cafile FILE [--require-certificate]]]
+ *                 [--password-file FILE]
+ *   mqspec-broker passwd ...      (auth.c: adds users to a password file)
  *                 [--data DIR [--sync always|batch|none]]
  *
  * MQSPEC_BROKER_DEFECTS=NAME,NAME in the environment adds defects as --defect
@@ -18,6 +21,7 @@
  * What it is not: any protocol logic. The configuration keys are documented
  * in docs/broker.md.
  */
+#include "auth.h"
 #include "broker.h"
 #include "defect.h"
 #include "log.h"
@@ -49,6 +53,7 @@ struct config cfg = {
     .sync = STORE_SYNC_ALWAYS,
     .sync_interval_ms = 50,
     .compact_min = (uint64_t)16 << 20,
+    .allow_anonymous = -1,
 };
 
 bool broker_stopping;
@@ -57,7 +62,10 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...\n"
-            "                     [--tls-port PORT --cert FILE --key FILE]\n"
+            "                     [--tls-port PORT --cert FILE --key FILE\n"
+            "                      [--cafile FILE [--require-certificate]]]\n"
+            "                     [--password-file FILE]\n"
+            "       mqspec-broker passwd [-b] FILE USER [PASSWORD]   (see passwd --help)\n"
             "                     [--data DIR [--sync always|batch|none]]\n"
             "  -p, --port PORT     TCP port (default 1883; 0 picks a free one)\n"
             "      --bind ADDR     address to listen on (default 127.0.0.1)\n"
@@ -71,6 +79,11 @@ static void usage(FILE *out)
             "                      (durable across restarts and crashes; default: memory)\n"
             "      --sync POLICY   with --data: always (fdatasync before acknowledging;\n"
             "                      the default), batch (every sync_interval_ms) or none\n"
+            "      --cafile FILE   CA certificates that sign client certificates (PEM)\n"
+            "      --require-certificate  TLS clients must present a certificate --cafile signs\n"
+            "      --password-file FILE   users and password hashes (mqspec-broker passwd);\n"
+            "                      with users, anonymous clients are refused unless the\n"
+            "                      configuration says allow_anonymous true\n"
             "  -h, --help          this text\n");
 }
 
@@ -133,10 +146,7 @@ static int load_config(const char *path)
         uint32_t u = 0;
         int rc = -1;
         if (!strcmp(key, "user") && n == 3) {
-            cfg.users = xrealloc(cfg.users, (cfg.nusers + 1) * sizeof *cfg.users);
-            cfg.users[cfg.nusers].name = xstrdup(val);
-            cfg.users[cfg.nusers].password = xstrdup(val2);
-            cfg.nusers++;
+            auth_add_plain_user(val, val2);
             rc = 0;
         } else if (n != 2) {
             rc = -1;
@@ -191,6 +201,21 @@ static int load_config(const char *path)
         } else if (!strcmp(key, "compact_min")) {
             rc = parse_u32(val, 0, UINT32_MAX, &u);
             cfg.compact_min = u;
+        } else if (!strcmp(key, "cafile") || !strcmp(key, "password_file")) {
+            static char ca_buf[256], pw_buf[256];
+            bool ca = !strcmp(key, "cafile");
+            snprintf(ca ? ca_buf : pw_buf, sizeof ca_buf, "%s", val);
+            if (ca)
+                cfg.cafile = ca_buf;
+            else
+                cfg.password_file = pw_buf;
+            rc = 0;
+        } else if (!strcmp(key, "require_certificate")) {
+            rc = parse_bool(val, &cfg.require_certificate);
+        } else if (!strcmp(key, "allow_anonymous")) {
+            bool b = false;
+            rc = parse_bool(val, &b);
+            cfg.allow_anonymous = b ? 1 : 0;
         } else if (!strcmp(key, "bind")) {
             snprintf(bind_buf, sizeof bind_buf, "%s", val);
             cfg.bind_addr = bind_buf;
@@ -225,6 +250,10 @@ int main(int argc, char **argv)
     int port = -1, tls_port = -1, verbose = 0;
     const char *bind_addr = NULL, *certfile = NULL, *keyfile = NULL, *data_dir = NULL;
     int sync = -1;
+    const char *cafile = NULL, *password_file = NULL;
+    bool require_certificate = false;
+    if (argc > 1 && !strcmp(argv[1], "passwd"))
+        return auth_passwd_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -264,6 +293,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             i++;
+        } else if (!strcmp(a, "--cafile") && next) {
+            cafile = next;
+            i++;
+        } else if (!strcmp(a, "--password-file") && next) {
+            password_file = next;
+            i++;
+        } else if (!strcmp(a, "--require-certificate")) {
+            require_certificate = true;
         } else if (!strcmp(a, "--bind") && next) {
             bind_addr = next;
             i++;
@@ -314,10 +351,22 @@ int main(int argc, char **argv)
         cfg.data_dir = data_dir;
     if (sync >= 0)
         cfg.sync = sync;
+    if (cafile)
+        cfg.cafile = cafile;
+    if (require_certificate)
+        cfg.require_certificate = true;
+    if (password_file)
+        cfg.password_file = password_file;
     if (cfg.tls_port >= 0 && (!cfg.certfile || !cfg.keyfile)) {
         fprintf(stderr, "mqspec-broker: a TLS listener needs --cert and --key\n");
         return 2;
     }
+    if (cfg.require_certificate && (!cfg.cafile || cfg.tls_port < 0)) {
+        fprintf(stderr, "mqspec-broker: --require-certificate needs a TLS listener and --cafile\n");
+        return 2;
+    }
+    if (cfg.password_file && auth_load_password_file(cfg.password_file) != 0)
+        return 2;
     log_set_level(verbose ? LOG_DEBUG : LOG_INFO);
 
     sigset_t mask;
@@ -343,7 +392,7 @@ int main(int argc, char **argv)
     if (net_listen(cfg.bind_addr, &bound, false) != 0)
         return 1;
     if (cfg.tls_port >= 0 &&
-        (tls_init(cfg.certfile, cfg.keyfile) != 0 || net_listen(cfg.bind_addr, &tls_bound, true) != 0))
+        (tls_init(cfg.certfile, cfg.keyfile, cfg.cafile, cfg.require_certificate) != 0 || net_listen(cfg.bind_addr, &tls_bound, true) != 0))
         return 1;
     ev_on_batch_end(conn_batch_end);
 
@@ -351,6 +400,9 @@ int main(int argc, char **argv)
     if (*defects)
         log_warn("DEFECTS ON, this broker is wrong on purpose: %s", defects);
     log_info("mqspec-broker %s", MQSPEC_VERSION);
+    if (auth_have_users())
+        log_info("users configured; anonymous clients %s",
+                 cfg.allow_anonymous == 1 ? "allowed (allow_anonymous true)" : "refused");
     log_info("mqspec-broker listening on %s:%d", cfg.bind_addr, bound);
     printf("listening %s %d\n", cfg.bind_addr, bound);
     if (cfg.tls_port >= 0) {
@@ -373,11 +425,7 @@ int main(int argc, char **argv)
     close(sig_io.fd);
     ev_shutdown();
     tls_shutdown_lib();
-    for (uint32_t i = 0; i < cfg.nusers; i++) {
-        free(cfg.users[i].name);
-        free(cfg.users[i].password);
-    }
-    free(cfg.users);
+    auth_free();
     log_info("stopped");
     return rc;
 }

@@ -106,6 +106,7 @@ static void free_session(struct session *s)
     free(s->subs);
     free(s->qos2_in);
     conn_aliases_free(s->carried_aliases);
+    free(s->owner);
     free(s->id);
     free(s);
 }

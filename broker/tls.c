@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 static SSL_CTX *ctx;
 
@@ -21,7 +22,16 @@ static void log_ssl_errors(const char *what)
     }
 }
 
-int tls_init(const char *certfile, const char *keyfile)
+static int verify_cb(int ok, X509_STORE_CTX *st)
+{
+    if (!ok) {
+        int err = X509_STORE_CTX_get_error(st);
+        log_info("TLS: client certificate refused: %s", X509_verify_cert_error_string(err));
+    }
+    return ok;
+}
+
+int tls_init(const char *certfile, const char *keyfile, const char *cafile, bool require_cert)
 {
     ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
@@ -43,6 +53,23 @@ int tls_init(const char *certfile, const char *keyfile)
         ctx = NULL;
         return -1;
     }
+    if (cafile) {
+        /* Client certificates: checked when presented; with require_cert a
+         * client without one fails the handshake (before any CONNECT). */
+        if (SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1) {
+            log_error("TLS: cannot load CA file %s", cafile);
+            ERR_clear_error();
+            SSL_CTX_free(ctx);
+            ctx = NULL;
+            return -1;
+        }
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cafile);
+        if (names)
+            SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                           verify_cb);
+    }
+    ERR_clear_error();
     return 0;
 }
 
@@ -80,6 +107,15 @@ static ssize_t result(SSL *ssl, int n, bool *want_write, const char *what)
         ERR_clear_error();
         return n == 0 ? 0 : TLS_ERROR;      /* an EOF without close_notify is still an EOF */
     default:
+        /* A failed handshake is worth an info line: it is what a client
+         * without (or with a bad) certificate sees as a closed connection. */
+        if (!SSL_is_init_finished(ssl)) {
+            unsigned long e = ERR_peek_last_error();
+            char buf[256] = "unknown";
+            if (e)
+                ERR_error_string_n(e, buf, sizeof buf);
+            log_info("TLS handshake failed: %s", buf);
+        }
         log_ssl_errors(what);
         return TLS_ERROR;
     }

@@ -5,8 +5,11 @@
  * conn.c reads and writes through tls_read / tls_write instead of read / send
  * when a connection has a TLS session; the handshake happens inside them.
  *
- * What it is not: client certificates or any authentication by TLS. Loopback
- * tests use a throw-away self-signed certificate.
+ * With a CA file, client certificates are verified when presented, and with
+ * require_cert a client must present one (the handshake fails otherwise).
+ *
+ * What it is not: authentication of MQTT users by certificate (a client
+ * certificate does not name a user; auth.c does that from the CONNECT).
  */
 #ifndef BROKER_TLS_H
 #define BROKER_TLS_H
@@ -20,8 +23,8 @@ struct ssl_st;
 /* Results besides a byte count (> 0) and end of stream (0). */
 enum { TLS_AGAIN = -1, TLS_ERROR = -2 };
 
-/* Returns 0, or -1 after logging why (bad certificate or key). */
-int tls_init(const char *certfile, const char *keyfile);
+/* Returns 0, or -1 after logging why (bad certificate, key or CA file). */
+int tls_init(const char *certfile, const char *keyfile, const char *cafile, bool require_cert);
 void tls_shutdown_lib(void);
 struct ssl_st *tls_new(int fd);
 /* *want_write is set when OpenSSL needs the socket writable to go on. */
