@@ -62,7 +62,13 @@ static void run_usage(FILE *f)
           "  --profile NAME      the broker's name in reports (ci/brokers/NAME.profile)\n"
           "  --username U        user name for every client that does not set one\n"
           "  --password P        password likewise\n"
-          "  --cafile F, --capath D, --cert F, --key F, --insecure   TLS (mqtts://)\n"
+          "  --username2 U, --password2 P   a second user, for clients with\n"
+          "                      `credentials: second` (cross-user scenarios; skipped without)\n"
+          "  --cafile F, --capath D   CAs that sign the broker's certificate (mqtts://)\n"
+          "  --cert F, --key F   client certificate and key (PEM)\n"
+          "  --insecure          do not verify the broker's certificate (said in every report)\n"
+          "  --tls-version V     1.2 or 1.3: only that TLS version (default: 1.2 or later)\n"
+          "  --alpn PROTO        offer this ALPN protocol in the TLS handshake\n"
           "  --broker-log FILE   where the bundled broker's log goes (default: discarded)\n"
           "  -v, --verbose       print every packet live on stderr; diagnostics for all\n"
           "\n"
@@ -120,6 +126,25 @@ static int parse_url(const char *url, target_t *t, char *err, size_t errcap)
     t->host = strdup(host);
     t->port = (int)port;
     return t->host ? 0 : -1;
+}
+
+/* One line for reports: what the TLS settings of the run were. */
+static void describe_tls(const target_t *t, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s", t->insecure ? "certificate NOT VERIFIED (--insecure)"
+                                                 : "certificate verified");
+    if (!t->insecure && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, " against %s%s",
+                      t->cafile ? t->cafile : t->capath ? t->capath : "the system CAs",
+                      t->cafile || t->capath ? "" : "");
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "; TLS %s",
+                      t->tls_version == 12 ? "1.2 only" : t->tls_version == 13 ? "1.3 only"
+                                                                                : "1.2 or later");
+    if (t->certfile && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "; client certificate %s", t->certfile);
+    if (t->alpn && n > 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "; ALPN %s", t->alpn);
 }
 
 /* Can a TCP connection be made at all? Bounded by PROBE_TIMEOUT_MS. */
@@ -387,6 +412,29 @@ int cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--password")) {
             VALUE();
             opt.password = v;
+        } else if (!strcmp(a, "--username2")) {
+            VALUE();
+            opt.username2 = v;
+        } else if (!strcmp(a, "--password2")) {
+            VALUE();
+            opt.password2 = v;
+        } else if (!strcmp(a, "--tls-version")) {
+            VALUE();
+            if (!strcmp(v, "1.2"))
+                opt.target.tls_version = 12;
+            else if (!strcmp(v, "1.3"))
+                opt.target.tls_version = 13;
+            else {
+                fprintf(stderr, "mqspec run: --tls-version takes 1.2 or 1.3\n");
+                goto out;
+            }
+        } else if (!strcmp(a, "--alpn")) {
+            VALUE();
+            if (!*v || strlen(v) > 255) {
+                fprintf(stderr, "mqspec run: --alpn takes a protocol name of 1 to 255 bytes\n");
+                goto out;
+            }
+            opt.target.alpn = (char *)v;
         } else if (!strcmp(a, "--cafile")) {
             VALUE();
             opt.target.cafile = (char *)v;
@@ -492,6 +540,20 @@ int cmd_run(int argc, char **argv)
         snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (bundled mqspec-broker)", emb.port);
     }
     opt.target.connect_timeout_ms = 10000;
+    bool tls_opts = opt.target.cafile || opt.target.capath || opt.target.certfile ||
+                    opt.target.keyfile || opt.target.insecure || opt.target.tls_version ||
+                    opt.target.alpn;
+    if (tls_opts && !opt.target.tls)
+        fprintf(stderr, "mqspec run: warning: TLS options given but the broker URL is not "
+                        "mqtts://; they are ignored\n");
+    if ((opt.username2 != NULL) != (opt.password2 != NULL) && !opt.username2) {
+        fprintf(stderr, "mqspec run: --password2 needs --username2\n");
+        embedded_stop(&emb);
+        free(opt.target.host);
+        scenario_set_free(&set);
+        baseline_free(&bl);
+        goto out;
+    }
     if (probe_tcp(&opt.target, err, sizeof err) != 0) {
         fprintf(stderr, "mqspec run: broker unreachable: %s\n", err);
         printf("TAP version 13\n1..0 # SKIP broker unreachable: %s\n", err);
@@ -550,6 +612,12 @@ int cmd_run(int argc, char **argv)
              "scenario, unscaled",
              opt.jobs, 10);
     res.timing = strdup(timing);
+    if (opt.target.tls) {
+        char tls[600];
+        describe_tls(&opt.target, tls, sizeof tls);
+        res.tls = strdup(tls);
+        res.tls_insecure = opt.target.insecure;
+    }
     tap_ctx tc = {.verbose = opt.verbose, .res = &res, .bl = baseline_path ? &bl : NULL};
     opt.finished = on_finished;
     opt.ud = &tc;
@@ -557,6 +625,14 @@ int cmd_run(int argc, char **argv)
     printf("# broker: MQTT 5.0 %s, MQTT 3.1.1 %s; %s\n",
            (caps.offered & FEAT_V5) ? "offered" : "not offered",
            (caps.offered & FEAT_V311) ? "offered" : "not offered", caps.announced);
+    if (res.tls)
+        printf("# TLS: %s\n", res.tls);
+    if (res.tls_insecure) {
+        printf("# WARNING: --insecure: the broker's certificate is NOT VERIFIED; these results do "
+               "not show who answered\n");
+        fprintf(stderr, "mqspec run: WARNING: --insecure: the broker's certificate is not "
+                        "verified\n");
+    }
     fflush(stdout);
     signal(SIGPIPE, SIG_IGN);
     if (runner_run(&set, &opt, &res) != 0) {

@@ -31,6 +31,8 @@ typedef struct target {
     char *certfile;
     char *keyfile;
     bool insecure;          /* no certificate verification */
+    int tls_version;        /* 0: 1.2 or later; 12: only TLS 1.2; 13: only TLS 1.3 */
+    char *alpn;             /* ALPN protocol to offer, or NULL */
     int connect_timeout_ms;
 } target_t;
 

@@ -21,8 +21,10 @@
  * observe() without re-entering the library.
  */
 #include "driver.h"
+#include "drv_tls.h"
 #include "model.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@
 
 #include <mosquitto.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* mqtt_protocol.h would clash with mqtt.h (both name MQTT_PROP_*), so the few
  * numbers needed from it are spelled here. */
@@ -79,6 +82,8 @@ struct conn {
     bool connack_refused;      /* the CONNACK refused us: the library closes the socket */
     bool peer_disconnect;      /* the log said a DISCONNECT packet arrived */
     int peer_reason;
+    bool insecure;             /* --insecure: a verify result means nothing */
+    char tls_error[160];       /* the first OpenSSL error the library logged, named */
 
     int busy;                  /* depth of our own dispatch: free() is deferred while > 0 */
     bool free_pending;
@@ -440,6 +445,12 @@ static void close_obs(conn_t *c, int rc, int err)
         queue_obs(c, obs_closed(CLOSE_BY_PEER, "closed after the server's DISCONNECT"));
         return;
     }
+    if (c->tls_error[0]) {
+        /* libmosquitto reports a failed handshake as a lost connection; its
+         * log said what OpenSSL found. */
+        queue_obs(c, obs_closed(CLOSE_TLS, "TLS: %s", c->tls_error));
+        return;
+    }
     if (c->connack_refused) {
         /* libmosquitto closes the socket itself on a refusing CONNACK, so whether
          * the broker would have closed it cannot be seen from here. */
@@ -665,6 +676,20 @@ static void on_log(struct mosquitto *m, void *ud, int level, const char *line)
         c->peer_reason = paren ? atoi(paren + 1) : 0;
         return;
     }
+    /* "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify
+     * failed": the code names the error; the SSL object, still alive while
+     * the library logs, has the certificate verdict. */
+    if (strstr(line, "host name verification failed") && !c->tls_error[0])
+        snprintf(c->tls_error, sizeof c->tls_error,
+                 "hostname mismatch (libmosquitto: host name verification failed)");
+    static const char ossl[] = "OpenSSL Error";
+    if (strncmp(line, ossl, sizeof ossl - 1) == 0 && !c->tls_error[0]) {
+        const char *code = strstr(line, "error:");
+        unsigned long e = code ? strtoul(code + 6, NULL, 16) : 0;
+        SSL *ssl = mosquitto_ssl_get(m);
+        long vr = ssl && !c->insecure ? SSL_get_verify_result(ssl) : X509_V_OK;
+        xp_tls_explain(vr, e, c->tls_error, sizeof c->tls_error);
+    }
     const char *s = strstr(line, " sending ");
     const char *r = strstr(line, " received ");
     bool is_client_line = strncmp(line, "Client ", 7) == 0;
@@ -813,9 +838,69 @@ static int set_tls(conn_t *c, const target_t *t, char *err, size_t errcap)
 {
     if (!t->tls)
         return 0;
-    int rc = mosquitto_tls_set(c->mosq, t->cafile, t->capath, t->certfile, t->keyfile, NULL);
+    c->insecure = t->insecure;
+    bool have_ca = t->cafile || t->capath;
+    if (!have_ca)
+        mosquitto_int_option(c->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+    /* libmosquitto checks the host name in its own verify callback; a
+     * mismatch makes OpenSSL say only "unspecified", and the log says it. */
+    if (t->tls_version == 12) {
+        /* libmosquitto's "tlsv1.2" still allows 1.3, and its defaults
+         * applied to a context of ours break its own verify callback (2.0.11:
+         * every certificate fails as "unspecified"). So for 1.2 only, the
+         * context is wholly ours: CAs, client certificate, host check. */
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        if (!ctx)
+            return fail(err, errcap, "TLS setup: SSL_CTX_new failed");
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+        bool ok = true;
+        if (t->insecure) {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        } else {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+            ok = (!have_ca ? SSL_CTX_set_default_verify_paths(ctx)
+                           : SSL_CTX_load_verify_locations(ctx, t->cafile, t->capath)) == 1;
+            unsigned char b[16];
+            X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
+            bool ip = inet_pton(AF_INET, t->host, b) == 1 || inet_pton(AF_INET6, t->host, b) == 1;
+            ok = ok && (ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, t->host)
+                           : X509_VERIFY_PARAM_set1_host(vp, t->host, 0)) == 1;
+        }
+        if (ok && t->certfile)
+            ok = SSL_CTX_use_certificate_chain_file(ctx, t->certfile) == 1 &&
+                 SSL_CTX_use_PrivateKey_file(ctx, t->keyfile ? t->keyfile : t->certfile,
+                                             SSL_FILETYPE_PEM) == 1;
+        if (ok && t->alpn) {
+            unsigned char wire[256];
+            size_t n = strlen(t->alpn);
+            wire[0] = (unsigned char)n;
+            memcpy(wire + 1, t->alpn, n);
+            ok = SSL_CTX_set_alpn_protos(ctx, wire, (unsigned)n + 1) == 0;
+        }
+        int r = ok ? mosquitto_void_option(c->mosq, MOSQ_OPT_SSL_CTX, ctx) : MOSQ_ERR_TLS;
+        SSL_CTX_free(ctx);      /* the library holds its own reference */
+        if (r == MOSQ_ERR_SUCCESS)
+            r = mosquitto_int_option(c->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+        if (r != MOSQ_ERR_SUCCESS)
+            return fail(err, errcap, "TLS setup (TLS 1.2 context): %s", mosquitto_strerror(r));
+    }
+    /* 2.0.11 insists on a CA file or directory even with the system's CAs:
+     * name OpenSSL's default directory then. */
+    int rc = mosquitto_tls_set(c->mosq, t->cafile,
+                               have_ca ? t->capath : X509_get_default_cert_dir(), t->certfile,
+                               t->keyfile, NULL);
+    if (t->tls_version == 12)
+        /* Stored, not applied: our context is used as it is. */
+        return rc == MOSQ_ERR_SUCCESS ? 0 : fail(err, errcap, "TLS setup: %s", mosquitto_strerror(rc));
+    const char *version = t->tls_version == 13 ? "tlsv1.3" : "tlsv1.2";
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(c->mosq, t->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+                                    version, NULL);
     if (rc == MOSQ_ERR_SUCCESS && t->insecure)
         rc = mosquitto_tls_insecure_set(c->mosq, true);
+    if (rc == MOSQ_ERR_SUCCESS && t->alpn)
+        rc = mosquitto_string_option(c->mosq, MOSQ_OPT_TLS_ALPN, t->alpn);
     if (rc != MOSQ_ERR_SUCCESS)
         return fail(err, errcap, "TLS setup: %s", mosquitto_strerror(rc));
     return 0;

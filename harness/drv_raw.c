@@ -82,7 +82,8 @@ struct conn {
 
     /* TLS settings, copied: the target need not outlive open() */
     bool tls, insecure;
-    char *host, *cafile, *capath, *certfile, *keyfile;
+    char *host, *cafile, *capath, *certfile, *keyfile, *alpn;
+    int tls_version;
     xp_t xp;
 
     pending_t *pend_head, *pend_tail;
@@ -716,7 +717,8 @@ static void tcp_up(conn_t *c)
     }
     char why[200];
     xp_tls_opts o = {.host = c->host, .cafile = c->cafile, .capath = c->capath,
-                     .certfile = c->certfile, .keyfile = c->keyfile, .insecure = c->insecure};
+                     .certfile = c->certfile, .keyfile = c->keyfile, .insecure = c->insecure,
+                     .tls_version = c->tls_version, .alpn = c->alpn};
     if (xp_tls_setup(&c->xp, c->fd, &o, why, sizeof why) != 0) {
         fail(c, CLOSE_TLS, "TLS setup failed: %s", why);
         return;
@@ -872,6 +874,8 @@ static conn_t *raw_open(loop_t *loop, const conn_params *params, conn_sink sink,
     c->capath = dup_or_null(t->capath);
     c->certfile = dup_or_null(t->certfile);
     c->keyfile = dup_or_null(t->keyfile);
+    c->alpn = dup_or_null(t->alpn);
+    c->tls_version = t->tls_version;
     snprintf(c->peer, sizeof c->peer, "%s:%d", t->host, t->port);
 
     /* CONNECT is encoded now: its views point into memory the runner owns
@@ -1029,6 +1033,7 @@ static void conn_destroy(conn_t *c)
     free(c->capath);
     free(c->certfile);
     free(c->keyfile);
+    free(c->alpn);
     free(c);
 }
 

@@ -57,17 +57,61 @@ static void sigpipe_unblock(sigpipe_guard *g)
 /* The most specific reason OpenSSL has for a failure: the certificate
  * verification result first (it names the certificate problem), then the
  * error queue (alerts, protocol errors), then errno. */
+void xp_tls_explain(long vr, unsigned long e, char *out, size_t cap)
+{
+    if (vr != X509_V_OK) {
+        const char *what;
+        switch (vr) {
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_CERT_UNTRUSTED:
+            what = "unknown CA";
+            break;
+        case X509_V_ERR_HOSTNAME_MISMATCH:
+        case X509_V_ERR_IP_ADDRESS_MISMATCH:
+            what = "hostname mismatch";
+            break;
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            what = "expired certificate";
+            break;
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            what = "certificate not yet valid";
+            break;
+        default:
+            what = "certificate rejected";
+            break;
+        }
+        snprintf(out, cap, "%s (certificate verify failed: %s)", what,
+                 X509_verify_cert_error_string(vr));
+        return;
+    }
+    if (e != 0) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        const char *r = ERR_reason_error_string(e);
+        const char *alert = r ? strstr(r, "alert ") : NULL;
+        if (alert)
+            /* "tlsv13 alert certificate required": the peer's alert, by name. */
+            snprintf(out, cap, "handshake alert: %.80s [%.100s]", alert + 6, buf);
+        else
+            snprintf(out, cap, "%.80s [%.100s]", r ? r : "TLS error", buf);
+        return;
+    }
+    snprintf(out, cap, "TLS error");
+}
+
+/* The most specific reason OpenSSL has for a failure: the certificate
+ * verification result first (it names the certificate problem), then the
+ * error queue (alerts, protocol errors), then errno. */
 static void tls_reason(const xp_t *c, int ssl_err, int saved_errno, char *out, size_t cap)
 {
     long vr = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
     unsigned long e = ERR_peek_last_error();
-    if (vr != X509_V_OK && !c->insecure) {
-        snprintf(out, cap, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-    } else if (e != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        const char *r = ERR_reason_error_string(e);
-        snprintf(out, cap, "%.80s [%.100s]", r ? r : "TLS error", buf);
+    if ((vr != X509_V_OK && !c->insecure) || e != 0) {
+        xp_tls_explain(c->insecure ? X509_V_OK : vr, e, out, cap);
     } else if (ssl_err == SSL_ERROR_SYSCALL && saved_errno != 0) {
         snprintf(out, cap, "%s", strerror(saved_errno));
     } else if (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN) {
@@ -208,7 +252,9 @@ int xp_tls_setup(xp_t *c, int fd, const xp_tls_opts *o, char *why, size_t whycap
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (!c->ctx)
         goto ssl_fail;
-    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(c->ctx, o->tls_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    if (o->tls_version)
+        SSL_CTX_set_max_proto_version(c->ctx, o->tls_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     /* A broker that closes without close_notify is an ordinary close here. */
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
     SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -258,6 +304,19 @@ int xp_tls_setup(xp_t *c, int fd, const xp_tls_opts *o, char *why, size_t whycap
         if (ok != 1)
             goto ssl_fail;
     }
+    if (o->alpn) {
+        /* Wire format: one length byte, then the name. */
+        size_t n = strlen(o->alpn);
+        unsigned char wire[256];
+        if (n == 0 || n > 255) {
+            snprintf(why, whycap, "ALPN protocol name must be 1 to 255 bytes");
+            return -1;
+        }
+        wire[0] = (unsigned char)n;
+        memcpy(wire + 1, o->alpn, n);
+        if (SSL_set_alpn_protos(c->ssl, wire, (unsigned)n + 1) != 0)
+            goto ssl_fail;
+    }
     SSL_set_connect_state(c->ssl);
     return 0;
 ssl_fail:
@@ -300,9 +359,13 @@ void xp_describe(const xp_t *c, char *out, size_t cap)
             snprintf(cn, sizeof cn, "(none)");
         X509_free(cert);
     }
-    snprintf(out, cap, "TLS %s %s, peer CN=%s%s", SSL_get_version(c->ssl),
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    snprintf(out, cap, "TLS %s %s, peer CN=%s%s%s%.*s", SSL_get_version(c->ssl),
              SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)), cn,
-             c->insecure ? " (not verified: insecure)" : " (verified)");
+             c->insecure ? " (NOT VERIFIED: --insecure)" : " (verified)",
+             alpn_len ? ", ALPN " : "", (int)alpn_len, alpn_len ? (const char *)alpn : "");
 }
 
 bool xp_pending(const xp_t *c)

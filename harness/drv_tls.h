@@ -34,6 +34,8 @@ typedef struct xp_tls_opts {
     const char *host;           /* name or address checked against the certificate */
     const char *cafile, *capath, *certfile, *keyfile;   /* NULL when unset */
     bool insecure;              /* no certificate verification */
+    int tls_version;            /* 0: 1.2 or later; 12 or 13: only that version */
+    const char *alpn;           /* one ALPN protocol to offer, or NULL */
 } xp_tls_opts;
 
 /* Reads what is available. XP_AGAIN: nothing now; XP_EOF: orderly close;
@@ -51,6 +53,12 @@ xp_status xp_handshake(xp_t *x, char *why, size_t whycap);
 void xp_describe(const xp_t *x, char *out, size_t cap);
 /* Decrypted bytes waiting in OpenSSL that poll() cannot see. */
 bool xp_pending(const xp_t *x);
+/* Names why a TLS connection failed, for a verdict a reader can act on:
+ * "unknown CA", "hostname mismatch", "expired certificate", "handshake alert:
+ * NAME", followed by OpenSSL's own words. `verify` is SSL_get_verify_result
+ * (X509_V_OK if none), `err` an OpenSSL error code (0 if none). Shared by
+ * both drivers. */
+void xp_tls_explain(long verify, unsigned long err, char *out, size_t cap);
 /* Frees the TLS state; `notify` sends one close_notify first (best effort,
  * non-blocking). The socket itself is left to the caller. */
 void xp_tls_close(xp_t *x, bool notify);

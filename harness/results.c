@@ -129,6 +129,7 @@ void run_result_free(run_result *r)
     free(r->profile);
     free(r->protocols);
     free(r->timing);
+    free(r->tls);
     free(r->baseline_file);
     run_result_init(r);
 }

@@ -109,6 +109,8 @@ typedef struct run_result {
     char *protocols;            /* versions the broker was taken to speak ("3.1.1"); NULL = all */
     char *timing;               /* the run's timing settings, one line */
     char *baseline_file;        /* the baseline applied, or NULL */
+    char *tls;                  /* mqtts:// only: verification, version, client cert; else NULL */
+    bool tls_insecure;          /* --insecure: the broker's certificate was not verified */
 } run_result;
 
 void run_result_init(run_result *r);

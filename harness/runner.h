@@ -24,6 +24,10 @@ typedef struct run_options {
     int jobs;                   /* scenarios side by side; >= 1 */
     const char *username;       /* defaults for every client, or NULL */
     const char *password;
+    /* A second user, for clients with `credentials: second`; NULL: none, and
+     * scenarios needing one are skipped. */
+    const char *username2;
+    const char *password2;
     bool verbose;               /* print every packet live on stderr */
     bool retry_failures;        /* run a fail / warn once more: flaky if it then passes */
     /* What the broker offers; a scenario needing more is skipped. NULL: run all. */

@@ -82,8 +82,14 @@ static void header(FILE *out, const run_result *r)
 {
     char ann[1024];
     const char *announced = rep_announced(r, ann, sizeof ann);
+    if (r->tls_insecure)
+        fputs("<p class=\"insecure\"><strong>Warning: run with <code>--insecure</code>: the "
+              "broker's TLS certificate was not verified, so these results do not show which "
+              "server answered.</strong></p>\n", out);
     fputs("<table>\n", out);
     kv(out, "broker", r->broker_url);
+    if (r->tls)
+        kv(out, r->tls_insecure ? "TLS (NOT VERIFIED)" : "TLS", r->tls);
     fputs("<tr><th>broker announced</th><td>", out);
     if (announced)
         x(out, announced);

@@ -183,6 +183,8 @@ int json_write_stream(FILE *out, const run_result *r)
     jstr(out, r->scenarios_sha256);
     fprintf(out, ", \"files\": %zu}", r->n_scenario_files);
     jkv_str(out, in, false, "timing", r->timing);
+    jkv_str(out, in, false, "tls", r->tls);
+    fprintf(out, ",\n%s\"tls_insecure\": %s", in, r->tls_insecure ? "true" : "false");
     jkv_str(out, in, false, "baseline", r->baseline_file);
 
     /* 0 is what an unset time_t looks like: say unknown, not 1970. */

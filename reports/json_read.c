@@ -653,8 +653,11 @@ static bool map_run(mapper *m, const jval *root, run_result *r)
         !take_str(m, root, w, "run_prefix", &r->run_prefix) ||
         !take_int(m, root, w, "duration_ms", &r->duration_ms, false) ||
         !take_str_opt(m, root, w, "timing", &r->timing) ||
-        !take_str_opt(m, root, w, "baseline", &r->baseline_file))
+        !take_str_opt(m, root, w, "baseline", &r->baseline_file) ||
+        !take_str_opt(m, root, w, "tls", &r->tls))
         return false;
+    const jval *ins = get(root, "tls_insecure");
+    r->tls_insecure = ins && ins->t == J_BOOL && ins->b;
     const jval *set = get(root, "scenario_set");
     if (set && set->t == J_OBJ) {
         int64_t files = 0;

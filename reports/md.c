@@ -59,10 +59,15 @@ typedef struct one_in {
 static void header(FILE *out, const run_result *r)
 {
     char ann[1024];
+    if (r->tls_insecure)
+        fputs("> **Warning: run with `--insecure`: the broker's TLS certificate was not "
+              "verified, so these results do not show which server answered.**\n\n", out);
     fputs("| | |\n|---|---|\n", out);
     row_kv(out, "broker", r->broker_url, "unknown");
     row_kv(out, "broker announced", rep_announced(r, ann, sizeof ann), "not probed");
     row_kv(out, "profile", r->profile, "none");
+    if (r->tls)
+        row_kv(out, r->tls_insecure ? "TLS ⚠ NOT VERIFIED" : "TLS", r->tls, "");
     row_kv(out, "MQTT versions tested", r->protocols ? r->protocols : "5.0 and 3.1.1", "");
     row_kv(out, "mqspec", r->harness_version, "unknown");
     fputs("| scenario set | ", out);
