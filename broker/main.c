@@ -64,7 +64,7 @@ static void usage(FILE *out)
             "usage: mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...\n"
             "                     [--tls-port PORT --cert FILE --key FILE\n"
             "                      [--cafile FILE [--require-certificate]]]\n"
-            "                     [--password-file FILE]\n"
+            "                     [--password-file FILE [--allow-anonymous]]\n"
             "       mqspec-broker passwd [-b] FILE USER [PASSWORD]   (see passwd --help)\n"
             "                     [--data DIR [--sync always|batch|none]]\n"
             "  -p, --port PORT     TCP port (default 1883; 0 picks a free one)\n"
@@ -84,6 +84,8 @@ static void usage(FILE *out)
             "      --password-file FILE   users and password hashes (mqspec-broker passwd);\n"
             "                      with users, anonymous clients are refused unless the\n"
             "                      configuration says allow_anonymous true\n"
+            "      --allow-anonymous  as allow_anonymous true: clients without a user name\n"
+            "                      are accepted even when users are configured\n"
             "  -h, --help          this text\n");
 }
 
@@ -251,7 +253,7 @@ int main(int argc, char **argv)
     const char *bind_addr = NULL, *certfile = NULL, *keyfile = NULL, *data_dir = NULL;
     int sync = -1;
     const char *cafile = NULL, *password_file = NULL;
-    bool require_certificate = false;
+    bool require_certificate = false, allow_anonymous = false;
     if (argc > 1 && !strcmp(argv[1], "passwd"))
         return auth_passwd_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
@@ -301,6 +303,8 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--require-certificate")) {
             require_certificate = true;
+        } else if (!strcmp(a, "--allow-anonymous")) {
+            allow_anonymous = true;
         } else if (!strcmp(a, "--bind") && next) {
             bind_addr = next;
             i++;
@@ -357,6 +361,8 @@ int main(int argc, char **argv)
         cfg.require_certificate = true;
     if (password_file)
         cfg.password_file = password_file;
+    if (allow_anonymous)
+        cfg.allow_anonymous = 1;
     if (cfg.tls_port >= 0 && (!cfg.certfile || !cfg.keyfile)) {
         fprintf(stderr, "mqspec-broker: a TLS listener needs --cert and --key\n");
         return 2;

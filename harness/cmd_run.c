@@ -195,6 +195,7 @@ static int probe_tcp(const target_t *t, char *err, size_t errcap)
 typedef struct embedded {
     pid_t pid;
     int port;
+    char user2[32], password2[40];  /* the second user the broker was given */
 } embedded_t;
 
 static int self_dir(char *out, size_t cap)
@@ -210,8 +211,48 @@ static int self_dir(char *out, size_t cap)
     return 0;
 }
 
+/* Runs `mqspec-broker passwd -b -i 1000 FILE USER PASSWORD`: the broker's own
+ * tool writes the file, so the harness never needs the hash format. A low
+ * iteration count: the file lives for one run on this machine. */
+static int make_password_file(const char *bin, const char *file, const char *user,
+                              const char *password)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int nullfd = open("/dev/null", O_RDWR);
+        if (nullfd >= 0) {
+            dup2(nullfd, STDIN_FILENO);
+            dup2(nullfd, STDOUT_FILENO);
+        }
+        execl(bin, bin, "passwd", "-b", "-i", "1000", file, user, password, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return -1;
+    return 0;
+}
+
+static void random_alnum(char *out, size_t n)
+{
+    static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char b[64];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, b, n < sizeof b ? n : sizeof b) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; i < n && i < sizeof b; i++)
+        out[i] = al[(got > (ssize_t)i ? b[i] : (unsigned char)(rand() + (int)i)) % (sizeof al - 1)];
+    out[n < sizeof b ? n : sizeof b - 1] = '\0';
+}
+
 /* Starts BINDIR/mqspec-broker -p 0 and reads "listening HOST PORT" from its
- * stdout, so the port is the one the broker actually bound. */
+ * stdout, so the port is the one the broker actually bound. The broker gets a
+ * password file with one user, the run's second user, and still accepts
+ * anonymous clients: every scenario runs anonymously as before, and the
+ * cross-user scenarios have their second identity. */
 static int embedded_start(embedded_t *e, const char *log_path, char *err, size_t errcap)
 {
     char dir[PATH_MAX], bin[PATH_MAX + 32];
@@ -224,6 +265,18 @@ static int embedded_start(embedded_t *e, const char *log_path, char *err, size_t
         snprintf(err, errcap, "no --broker given and the bundled broker %s is missing", bin);
         return -1;
     }
+    char pwdir[] = "/tmp/mqspec-pw-XXXXXX", pwfile[sizeof pwdir + 16];
+    bool have_pw = mkdtemp(pwdir) != NULL;
+    snprintf(pwfile, sizeof pwfile, "%s/passwd", pwdir);
+    snprintf(e->user2, sizeof e->user2, "mqspec-user2");
+    random_alnum(e->password2, 24);
+    if (have_pw && make_password_file(bin, pwfile, e->user2, e->password2) != 0) {
+        unlink(pwfile);
+        rmdir(pwdir);
+        have_pw = false;
+    }
+    if (!have_pw)
+        e->user2[0] = e->password2[0] = '\0';
     int pipefd[2];
     if (pipe(pipefd) != 0) {
         snprintf(err, errcap, "pipe: %s", strerror(errno));
@@ -246,7 +299,11 @@ static int embedded_start(embedded_t *e, const char *log_path, char *err, size_t
             dup2(nullfd, STDIN_FILENO);
         close(pipefd[0]);
         close(pipefd[1]);
-        execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", (char *)NULL);
+        if (have_pw)
+            execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", "--password-file", pwfile,
+                  "--allow-anonymous", (char *)NULL);
+        else
+            execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -273,6 +330,11 @@ static int embedded_start(embedded_t *e, const char *log_path, char *err, size_t
             n = 0;
     }
     close(pipefd[0]);
+    if (have_pw) {
+        /* Read at start; nothing of it needs to stay on disk. */
+        unlink(pwfile);
+        rmdir(pwdir);
+    }
     if (!port) {
         snprintf(err, errcap, "the bundled broker did not report a listening port within %d s",
                  EMBEDDED_START_TIMEOUT_MS / 1000);
@@ -537,6 +599,10 @@ int cmd_run(int argc, char **argv)
         }
         opt.target.host = strdup("127.0.0.1");
         opt.target.port = emb.port;
+        if (emb.user2[0] && !opt.username2) {
+            opt.username2 = emb.user2;
+            opt.password2 = emb.password2;
+        }
         snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (bundled mqspec-broker)", emb.port);
     }
     opt.target.connect_timeout_ms = 10000;
@@ -586,6 +652,8 @@ int cmd_run(int argc, char **argv)
         caps.offered = FEAT__ALL;
         snprintf(caps.announced, sizeof caps.announced, "not probed (--no-probe)");
     }
+    if (!opt.username2)
+        caps.offered &= ~FEAT_SECOND_USER;
     if (!v5_ok) {
         caps.offered &= ~FEAT_V5;
         snprintf(caps.v5_refused, sizeof caps.v5_refused, "--protocols");

@@ -83,7 +83,7 @@ static bool valid_name(const char *s, size_t len, bool dots)
 static void parse_clients(lctx *c, const ynode *cl)
 {
     static const char *const keys[] = {"protocol", "client_id", "username", "password", "driver",
-                                       "auto_ack", NULL};
+                                       "auto_ack", "credentials", NULL};
     scenario_t *s = c->s;
     if (cl->type != YN_MAP) {
         want_map(c, cl, "clients");
@@ -131,6 +131,20 @@ static void parse_clients(lctx *c, const ynode *cl)
             get_str(c, v, "password", &d->password);
         if ((v = map_get(o, "driver")))
             get_driver(c, v, &d->driver);
+        if ((v = map_get(o, "credentials"))) {
+            char *which = NULL;
+            if (get_str(c, v, "credentials", &which) == 0) {
+                if (!strcmp(which, "second"))
+                    d->second_user = true;
+                else if (strcmp(which, "default"))
+                    lerr(c, v, "credentials: 'default' (the run's --username/--password) or "
+                               "'second' (--username2/--password2)");
+                if (d->second_user && (d->username || d->password))
+                    lerr(c, v, "credentials: second and username/password both name the "
+                               "client's user; give one");
+            }
+            free(which);
+        }
         if ((v = map_get(o, "auto_ack")) && get_bool(c, v, "auto_ack", &d->auto_ack) == 0 &&
             !d->auto_ack) {
             d->needs |= CAP_MANUAL_ACK | CAP_NO_AUTO_RESEND;
@@ -180,7 +194,7 @@ static void get_requires(lctx *c, const ynode *v, unsigned *out)
         if (!bit)
             lerr(c, v->items[i], "requires: unknown feature '%.40s'; known: mqtt5, mqtt311, qos1, "
                                  "qos2, retain, wildcard_subscriptions, shared_subscriptions, "
-                                 "subscription_identifiers, topic_aliases",
+                                 "subscription_identifiers, topic_aliases, second_user",
                  names[i]);
         *out |= bit;
         free(names[i]);
@@ -211,8 +225,11 @@ static unsigned filter_features(const char *f)
 static unsigned derived_requires(const scenario_t *s)
 {
     unsigned r = 0;
-    for (size_t i = 0; i < s->n_clients; i++)
+    for (size_t i = 0; i < s->n_clients; i++) {
         r |= s->clients[i].protocol == MQTT_V5 ? FEAT_V5 : FEAT_V311;
+        if (s->clients[i].second_user)
+            r |= FEAT_SECOND_USER;
+    }
     for (size_t i = 0; i < s->n_steps; i++) {
         const step_t *st = &s->steps[i];
         switch (st->kind) {

@@ -189,6 +189,7 @@ static const struct {
     {FEAT_SHARED_SUB, "shared_subscriptions", "shared subscriptions"},
     {FEAT_SUB_ID, "subscription_identifiers", "subscription identifiers"},
     {FEAT_TOPIC_ALIAS, "topic_aliases", "topic aliases"},
+    {FEAT_SECOND_USER, "second_user", "a second user's credentials"},
 };
 
 const char *feature_name(unsigned one_feature)

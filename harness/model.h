@@ -64,7 +64,10 @@ enum feature {
     FEAT_SHARED_SUB   = 1u << 6,
     FEAT_SUB_ID       = 1u << 7,
     FEAT_TOPIC_ALIAS  = 1u << 8,
-    FEAT__ALL         = (1u << 9) - 1
+    /* Not the broker's but the run's: credentials of a second user
+     * (--username2/--password2, or the bundled broker's own). */
+    FEAT_SECOND_USER  = 1u << 9,
+    FEAT__ALL         = (1u << 10) - 1
 };
 /* "shared subscriptions", for skip reasons; NULL for an unknown bit. */
 const char *feature_name(unsigned one_feature);
@@ -337,6 +340,7 @@ typedef struct client_def {
     char *password;
     char *driver;                   /* "mosquitto", "raw" or NULL (chosen by needs) */
     bool auto_ack;                  /* default true; false needs CAP_MANUAL_ACK */
+    bool second_user;               /* `credentials: second`: the run's second user */
     unsigned needs;                 /* enum cap bits, computed by the loader */
     src_pos pos;
 } client_def;

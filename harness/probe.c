@@ -190,6 +190,11 @@ const char *broker_caps_gap(const broker_caps *caps, unsigned requires, char *bu
                  caps->v311_refused[0] ? caps->v311_refused : "declared");
         return buf;
     }
+    if (missing & FEAT_SECOND_USER) {
+        snprintf(buf, cap, "needs a second user's credentials: run with --username2 and "
+                           "--password2 (or a profile that gives them)");
+        return buf;
+    }
     for (unsigned bit = 1; bit & FEAT__ALL; bit <<= 1)
         if (missing & bit) {
             snprintf(buf, cap, "the broker does not offer %s (as its CONNACK or profile says)",

@@ -759,8 +759,9 @@ static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
         m->will_props = *wprops;
     }
     const run_options *opt = sr->run->opt;
-    const char *user = first_of(a->username, c->def->username, opt->username);
-    const char *pass = first_of(a->password, c->def->password, opt->password);
+    bool second = c->def->second_user;
+    const char *user = first_of(a->username, c->def->username, second ? opt->username2 : opt->username);
+    const char *pass = first_of(a->password, c->def->password, second ? opt->password2 : opt->password);
     if (user) {
         m->has_username = true;
         m->username = mqtt_str(user);
