@@ -364,7 +364,7 @@ void xp_describe(const xp_t *c, char *out, size_t cap)
     SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
     snprintf(out, cap, "TLS %s %s, peer CN=%s%s%s%.*s", SSL_get_version(c->ssl),
              SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)), cn,
-             c->insecure ? " (NOT VERIFIED: --insecure)" : " (verified)",
+             c->insecure ? " (not verified: --insecure)" : " (verified)",
              alpn_len ? ", ALPN " : "", (int)alpn_len, alpn_len ? (const char *)alpn : "");
 }
 
