@@ -185,7 +185,7 @@ static void rec_sess(const struct session *s)
     put_str(s->id);
     put_u8(s->version);
     put_u32(s->expiry);
-    put_str("");        /* owner (user name), see docs/broker.md */
+    put_str(s->owner ? s->owner : "");     /* owner's user name; "" anonymous */
     end();
 }
 

@@ -313,9 +313,11 @@ static void load_record(uint8_t type, struct rd *r, uint64_t *maxmsg, uint64_t *
         s = get_session(r, true);
         uint8_t version = get_u8(r);
         uint32_t expiry = get_u32(r);
-        get_bytes(r);       /* owner */
+        mqtt_bytes owner = get_bytes(r);    /* "": anonymous (no user name is empty) */
         if (!s || r->bad)
             return;
+        free(s->owner);
+        s->owner = owner.len ? xstrndup(owner.data, owner.len) : NULL;
         s->version = version;
         s->expiry = expiry;
         s->stored = true;
