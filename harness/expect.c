@@ -730,7 +730,162 @@ static judgement judge_alive(sc_run *sr, const step_t *st, bool final, verdict_d
     return absent_outcome(sr, st, final, "PINGRESP", d);
 }
 
-judgement expect_judge(sc_run *sr, const step_t *st, int64_t now, bool final, verdict_detail *d)
+/* ---- flow control ---- */
+
+static judgement judge_in_flight(sc_run *sr, const step_t *st, verdict_detail *d)
+{
+    const in_flight_expect *e = &st->u.expect.u.in_flight;
+    client_rt *c = client_of(sr, st);
+    sbuf exp = {d->expected, sizeof d->expected, 0};
+    if (e->max.set)
+        sb(&exp, "at most %u unacknowledged QoS 1/2 PUBLISH from the server at any moment of this "
+                 "connection, ", e->max.v);
+    sb(&exp, "no new PUBLISH on a packet id still unacknowledged");
+    sbuf obs = {d->observed, sizeof d->observed, 0};
+    bool ok = true;
+    if (e->max.set && c->held_peak > e->max.v) {
+        ok = false;
+        sb(&obs, "%u unacknowledged at once, the last being %s", c->held_peak, c->held_peak_what);
+    }
+    if (c->held_reuse[0]) {
+        ok = false;
+        sb(&obs, "%s%s", obs.n ? "; " : "", c->held_reuse);
+    }
+    if (ok)
+        sb(&obs, "at most %u unacknowledged at once%s%s", c->held_peak,
+           c->held_peak ? ", reached by " : "", c->held_peak_what);
+    return ok ? J_MET : J_VIOLATED;
+}
+
+/* ---- legal choices ---- */
+
+static judgement judge_one(sc_run *sr, const step_t *st, int64_t now, bool final, verdict_detail *d);
+
+/* The expectations of a sequence in turn, all in the window of the step. */
+static judgement judge_sequence(sc_run *sr, const step_t *st, int64_t now, bool final,
+                                verdict_detail *d)
+{
+    const expect_args *ea = &st->u.expect;
+    sbuf exp = {d->expected, sizeof d->expected, 0};
+    sbuf obs = {d->observed, sizeof d->observed, 0};
+    judgement j = J_MET;
+    size_t k = 0;
+    for (; k < ea->u.one_of.n; k++) {
+        step_t part = *st;
+        part.u.expect = ea->u.one_of.items[k];
+        part.u.expect.has_after = ea->has_after;
+        part.u.expect.after = ea->after;
+        part.u.expect.within = ea->within;
+        part.u.expect.since = ea->since;
+        verdict_detail pd = {{0}, {0}};
+        j = judge_one(sr, &part, now, final, &pd);
+        sb(&exp, "%s%s", k ? ", then " : "", pd.expected);
+        sb(&obs, "%s%s", k ? ", then " : "", pd.observed[0] ? pd.observed : "as expected");
+        if (j != J_MET)
+            break;
+    }
+    for (k++; k < ea->u.one_of.n; k++)
+        sb(&exp, ", then %s", expect_kind_name(ea->u.one_of.items[k].kind));
+    return j;
+}
+
+/* An alternative describes the server's whole answer: it is not met if an
+ * answer it did not take (a CONNACK, DISCONNECT, PUBLISH or undecodable
+ * packet) came before what it took and after what earlier steps took, such
+ * as a malformed CONNACK before the close that a "closed" alternative took. */
+static judgement nothing_skipped(const inbox_t *in, const bool *snap, size_t n_before,
+                                 verdict_detail *d)
+{
+    /* Only what came after the answers earlier steps took: a CONNACK no
+     * step looked at, long before, is not part of this answer. */
+    size_t first = 0, last = 0;
+    bool took = false;
+    for (size_t i = 0; i < n_before; i++) {
+        if (snap[i])
+            first = i + 1;
+        if (in->taken[i] && !snap[i]) {
+            last = i;
+            took = true;
+        }
+    }
+    for (size_t i = first; took && i < last; i++) {
+        const obs_t *o = in->items[i];
+        if (in->taken[i])
+            continue;
+        bool answer = o->kind == OBS_BAD_PACKET ||
+                      (o->kind == OBS_PACKET &&
+                       (o->pkt.type == MQTT_CONNACK || o->pkt.type == MQTT_DISCONNECT ||
+                        o->pkt.type == MQTT_PUBLISH));
+        if (!answer)
+            continue;
+        char seen[300];
+        describe_obs(o, seen, sizeof seen);
+        sbuf ob = {d->observed, sizeof d->observed, strlen(d->observed)};
+        sb(&ob, "; but before it: %s", seen);
+        return J_VIOLATED;
+    }
+    return J_MET;
+}
+
+/* Every alternative is judged on the same inbox; only the one that is met
+ * keeps what it took. Met when any alternative is met (the first in the list
+ * wins a tie), violated when none can be met any more. */
+static judgement judge_one_of(sc_run *sr, const step_t *st, int64_t now, bool final,
+                              verdict_detail *d)
+{
+    const expect_args *ea = &st->u.expect;
+    client_rt *c = client_of(sr, st);
+    inbox_t *in = &c->inbox;
+    bool *snap = malloc(in->n ? in->n : 1);
+    if (!snap) {
+        snprintf(d->observed, sizeof d->observed, "out of memory");
+        return J_ERROR;
+    }
+    memcpy(snap, in->taken, in->n);
+    size_t n_before = in->n;
+    sbuf exp = {d->expected, sizeof d->expected, 0};
+    sbuf obs = {d->observed, sizeof d->observed, 0};
+    sb(&exp, "one of:");
+    bool pending = false, any_error = false;
+    for (size_t k = 0; k < ea->u.one_of.n; k++) {
+        step_t alt = *st;
+        alt.u.expect = ea->u.one_of.items[k];
+        alt.u.expect.has_after = ea->has_after;
+        alt.u.expect.after = ea->after;
+        alt.u.expect.within = ea->within;
+        alt.u.expect.since = ea->since;
+        verdict_detail ad = {{0}, {0}};
+        judgement j = judge_one(sr, &alt, now, final, &ad);
+        sb(&exp, " (%zu) %s", k + 1, ad.expected);
+        if (j == J_MET)
+            j = nothing_skipped(in, snap, n_before, &ad);
+        if (j == J_MET) {
+            /* A close stays observable: "CONNACK refused, or just a close"
+             * is followed by `closed`, which must find it either way. */
+            for (size_t i = 0; i < n_before; i++)
+                if (in->items[i]->kind == OBS_CLOSED)
+                    in->taken[i] = snap[i];
+            free(snap);
+            snprintf(d->observed, sizeof d->observed, "(%zu) %s", k + 1,
+                     ad.observed[0] ? ad.observed : "as expected");
+            return J_MET;
+        }
+        memcpy(in->taken, snap, n_before);
+        if (j == J_PENDING)
+            pending = true;
+        else {
+            if (j == J_ERROR)
+                any_error = true;
+            sb(&obs, "%s(%zu) %s", obs.n ? "; " : "", k + 1, ad.observed);
+        }
+    }
+    free(snap);
+    if (pending)
+        return J_PENDING;
+    return any_error ? J_ERROR : J_VIOLATED;
+}
+
+static judgement judge_one(sc_run *sr, const step_t *st, int64_t now, bool final, verdict_detail *d)
 {
     (void)now;
     switch (st->u.expect.kind) {
@@ -744,6 +899,14 @@ judgement expect_judge(sc_run *sr, const step_t *st, int64_t now, bool final, ve
     case EX_DISCONNECT: return judge_disconnect(sr, st, final, d);
     case EX_CLOSED: return judge_closed(sr, st, final, d);
     case EX_ALIVE: return judge_alive(sr, st, final, d);
+    case EX_IN_FLIGHT: return judge_in_flight(sr, st, d);
+    case EX_ONE_OF: return judge_one_of(sr, st, now, final, d);
+    case EX_SEQUENCE: return judge_sequence(sr, st, now, final, d);
     }
     return J_ERROR;
+}
+
+judgement expect_judge(sc_run *sr, const step_t *st, int64_t now, bool final, verdict_detail *d)
+{
+    return judge_one(sr, st, now, final, d);
 }

@@ -234,7 +234,13 @@ static unsigned derived_requires(const scenario_t *s)
         const step_t *st = &s->steps[i];
         switch (st->kind) {
         case ST_CONNECT:
-            if (st->u.connect.has_will) {
+            /* A CONNECT answered by a one_of lists the server's choices,
+             * refusing the Will among them: a server without the Will's
+             * QoS or retain is judged, not skipped. */
+            if (st->u.connect.has_will &&
+                !(i + 1 < s->n_steps && s->steps[i + 1].kind == ST_EXPECT &&
+                  s->steps[i + 1].client == st->client &&
+                  s->steps[i + 1].u.expect.kind == EX_ONE_OF)) {
                 r |= qos_feature(st->u.connect.will.qos);
                 if (st->u.connect.will.retain)
                     r |= FEAT_RETAIN;

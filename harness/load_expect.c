@@ -75,7 +75,8 @@ static void parse_message(lctx *c, int ci, const ynode *m, message_expect *me, c
 
 static const char *const expect_kinds[] = {"connack", "suback", "unsuback", "message", "messages",
                                            "nothing", "puback", "pubrec", "pubrel", "pubcomp",
-                                           "disconnect", "closed", "alive", NULL};
+                                           "disconnect", "closed", "alive", "in_flight", "one_of",
+                                           NULL};
 
 static bool empty_args(lctx *c, const ynode *v, const char *what)
 {
@@ -89,12 +90,94 @@ static bool empty_args(lctx *c, const ynode *v, const char *what)
     return false;
 }
 
+/* The harness counts what the server left unacknowledged from the acks its
+ * steps send; an automatic ack would be invisible to that count. */
+static void parse_in_flight(lctx *c, int ci, const ynode *kn, const ynode *kv, in_flight_expect *fe)
+{
+    static const char *const fk[] = {"max", NULL};
+    if (!c->s->clients[ci].auto_ack)
+        ld_need(c, ci, CAP_MANUAL_ACK, kn);
+    else
+        lerr(c, kn, "in_flight: client '%s' must have auto_ack: false (the harness counts the "
+                    "acks its steps send)", c->s->clients[ci].name);
+    if (ynode_is_null(kv))
+        return;
+    if (!want_map(c, kv, "in_flight"))
+        return;
+    map_check_keys(c, kv, "in_flight", fk);
+    const ynode *v;
+    if ((v = map_get(kv, "max")))
+        get_opt_u32(c, v, "max", 1, 65535, &fe->max);
+}
+
+static void parse_alternative(lctx *c, int ci, const ynode *item, expect_args *out)
+{
+    static const char *const banned[] = {"within", "after", "since", "mark", "spec", "level",
+                                         "one_of", "in_flight", NULL};
+    if (!want_map(c, item, "one_of item"))
+        return;
+    for (const char *const *b = banned; *b; b++)
+        if (map_get(item, *b)) {
+            lerr(c, map_key(item, *b), "one_of: '%s' is not allowed in an alternative (%s)", *b,
+                 !strcmp(*b, "one_of") || !strcmp(*b, "in_flight")
+                     ? "write the alternatives in one list"
+                     : "timing and step options go beside one_of");
+            return;
+        }
+    size_t saved_before = c->n_saved;
+    step_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.kind = ST_EXPECT;
+    tmp.client = ci;
+    ld_expect(c, &tmp, ci, item);
+    if (c->n_saved != saved_before)
+        lerr(c, item, "one_of: save is not allowed in an alternative (which one matched is "
+                      "not known when the scenario is written)");
+    *out = tmp.u.expect;
+}
+
+/* Each alternative is an expectation map of its own, without timing: the
+ * window of the one_of step applies to all of them. */
+static void parse_one_of(lctx *c, int ci, const ynode *kv, expect_args *ea)
+{
+    if (!want_seq(c, kv, "one_of"))
+        return;
+    if (kv->n < 2) {
+        lerr(c, kv, "one_of: at least two alternatives");
+        return;
+    }
+    if (kv->n > 16) {
+        lerr(c, kv, "one_of: at most 16 alternatives");
+        return;
+    }
+    ea->u.one_of.items = xcalloc(kv->n, sizeof *ea->u.one_of.items);
+    if (!ea->u.one_of.items)
+        return;
+    for (size_t i = 0; i < kv->n; i++) {
+        const ynode *item = kv->items[i];
+        expect_args *alt = &ea->u.one_of.items[ea->u.one_of.n++];
+        if (item->type != YN_SEQ) {
+            parse_alternative(c, ci, item, alt);
+            continue;
+        }
+        /* A list: these expectations in turn ("CONNACK refusal, then close"). */
+        alt->kind = EX_SEQUENCE;
+        if (item->n < 1 || item->n > 16) {
+            lerr(c, item, "one_of: a sequence has 1 to 16 expectations");
+            continue;
+        }
+        alt->u.one_of.items = xcalloc(item->n, sizeof *alt->u.one_of.items);
+        for (size_t k = 0; alt->u.one_of.items && k < item->n; k++)
+            parse_alternative(c, ci, item->items[k], &alt->u.one_of.items[alt->u.one_of.n++]);
+    }
+}
+
 void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
 {
     static const char *const keys[] = {"connack", "suback", "unsuback", "message", "messages",
                                        "nothing", "puback", "pubrec", "pubrel", "pubcomp",
-                                       "disconnect", "closed", "alive", "within", "after", "since",
-                                       "in_order", COMMON, NULL};
+                                       "disconnect", "closed", "alive", "in_flight", "one_of",
+                                       "within", "after", "since", "in_order", COMMON, NULL};
     expect_args *ea = &st->u.expect;
     ea->within.plus_ms = 5000;
     ea->within.times = 1;
@@ -117,7 +200,7 @@ void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
             }
     if (!kn) {
         lerr(c, a, "expect: needs one of connack, suback, unsuback, message, messages, nothing, "
-                   "puback, pubrec, pubrel, pubcomp, disconnect, closed, alive");
+                   "puback, pubrec, pubrel, pubcomp, disconnect, closed, alive, in_flight, one_of");
         return;
     }
     const char *kname = kn->str;
@@ -217,6 +300,12 @@ void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
     } else if (!strcmp(kname, "alive")) {
         ea->kind = EX_ALIVE;
         empty_args(c, kv, "alive");
+    } else if (!strcmp(kname, "in_flight")) {
+        ea->kind = EX_IN_FLIGHT;
+        parse_in_flight(c, ci, kn, kv, &ea->u.in_flight);
+    } else if (!strcmp(kname, "one_of")) {
+        ea->kind = EX_ONE_OF;
+        parse_one_of(c, ci, kv, ea);
     } else {
         ea->kind = EX_ACK;
         ack_expect *ae = &ea->u.ack;

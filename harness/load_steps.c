@@ -153,7 +153,8 @@ static void parse_connect(lctx *c, step_t *st, int ci, const ynode *a)
     static const char *const keys[] = {"clean_start", "session_expiry", "keep_alive",
                                        "receive_maximum", "maximum_packet_size",
                                        "topic_alias_maximum", "user_properties", "will", "username",
-                                       "password", "second_connect", COMMON, NULL};
+                                       "password", "second_connect", "authentication_method",
+                                       COMMON, NULL};
     connect_args *ca = &st->u.connect;
     ca->clean_start = true;
     ca->keep_alive = 60;
@@ -179,6 +180,11 @@ static void parse_connect(lctx *c, step_t *st, int ci, const ynode *a)
     if ((v = map_get(a, "user_properties")) &&
         ld_v5only(c, ci, map_key(a, "user_properties"), "user_properties"))
         get_user_props(c, v, &ca->user_props, &ca->n_user_props);
+    /* libmosquitto would start an AUTH exchange of its own: raw only. */
+    if ((v = map_get(a, "authentication_method")) &&
+        ld_v5only(c, ci, map_key(a, "authentication_method"), "authentication_method") &&
+        get_str(c, v, "authentication_method", &ca->authentication_method) == 0)
+        ld_need(c, ci, CAP_EXACT_PROPS, map_key(a, "authentication_method"));
     if ((v = map_get(a, "will")) && !ynode_is_null(v)) {
         ca->has_will = true;
         parse_will(c, ci, v, &ca->will);

@@ -67,6 +67,12 @@ static void free_expect(expect_args *e)
         free_props(e->u.disconnect.props, e->u.disconnect.n_props);
         free(e->u.disconnect.alt_reasons);
         break;
+    case EX_ONE_OF:
+    case EX_SEQUENCE:
+        for (size_t i = 0; i < e->u.one_of.n; i++)
+            free_expect(&e->u.one_of.items[i]);
+        free(e->u.one_of.items);
+        break;
     default:
         break;
     }
@@ -80,6 +86,7 @@ static void free_step(step_t *st)
     switch (st->kind) {
     case ST_CONNECT: {
         connect_args *c = &st->u.connect;
+        free(c->authentication_method);
         free(c->will.topic);
         free(c->will.payload);
         free_user_props(c->will.user_props, c->will.n_user_props);
@@ -161,7 +168,8 @@ const char *step_kind_name(step_kind k)
 const char *expect_kind_name(expect_kind k)
 {
     static const char *const names[] = {"connack", "suback", "unsuback", "message", "messages",
-                                        "nothing", "ack", "disconnect", "closed", "alive"};
+                                        "nothing", "ack", "disconnect", "closed", "alive",
+                                        "in_flight", "one_of", "sequence"};
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 

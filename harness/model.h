@@ -147,6 +147,8 @@ typedef struct connect_args {
     opt_u32 receive_maximum;
     opt_u32 maximum_packet_size;
     opt_u32 topic_alias_maximum;
+    char *authentication_method;    /* 5.0, raw: a method the server must refuse if it
+                                     * does not support it (§4.12) */
     bool has_will;
     will_args will;
     char *username;                 /* NULL: the client's, then the run's */
@@ -228,7 +230,11 @@ typedef enum expect_kind {
     EX_ACK,             /* an inbound PUBACK / PUBREC / PUBREL / PUBCOMP */
     EX_DISCONNECT,      /* a DISCONNECT from the server */
     EX_CLOSED,          /* the network connection closed by the server */
-    EX_ALIVE            /* the connection is still open (PINGREQ / PINGRESP round trip) */
+    EX_ALIVE,           /* the connection is still open (PINGREQ / PINGRESP round trip) */
+    EX_IN_FLIGHT,       /* the server's unacknowledged QoS 1/2 PUBLISH so far on this connection:
+                         * never more than `max`, never a new one on a packet id in use */
+    EX_ONE_OF,          /* the server's legal choices: any one of several expectations */
+    EX_SEQUENCE         /* inside one_of only: expectations met one after the other */
 } expect_kind;
 
 typedef struct connack_expect {
@@ -279,9 +285,19 @@ typedef struct disconnect_expect {
     size_t n_props;
 } disconnect_expect;
 
+typedef struct in_flight_expect {
+    opt_u32 max;                    /* absent: only packet ids are checked */
+} in_flight_expect;
+
 typedef struct expect_args {
     expect_kind kind;
     union {
+        in_flight_expect in_flight;
+        struct {
+            struct expect_args *items;  /* one_of: alternatives; sequence: its steps.
+                                         * No timing of their own, no one_of inside */
+            size_t n;
+        } one_of;                       /* also EX_SEQUENCE */
         connack_expect connack;
         suback_expect suback;           /* also UNSUBACK */
         message_expect message;

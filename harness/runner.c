@@ -636,6 +636,40 @@ static void check_action_wait(sc_run *sr, client_rt *c)
     }
 }
 
+static void held_publish(sc_run *sr, client_rt *c, const obs_t *o)
+{
+    uint16_t id = o->pkt.u.publish.packet_id;
+    uint8_t bit = (uint8_t)(1u << (id & 7));
+    if (c->held[id >> 3] & bit) {
+        /* A resend carries DUP 1 and is the same message; a new one may not
+         * take a packet id that is still in use [MQTT-2.2.1-4]. */
+        if (!o->pkt.u.publish.dup && !c->held_reuse[0]) {
+            char seen[160];
+            mqtt_describe(&o->pkt, seen, sizeof seen);
+            snprintf(c->held_reuse, sizeof c->held_reuse, "%s at +%lld ms, while packet id %u was "
+                     "still unacknowledged", seen, (long long)(o->at_ms - sr->started), id);
+        }
+        return;
+    }
+    c->held[id >> 3] |= bit;
+    if (++c->held_n > c->held_peak) {
+        c->held_peak = c->held_n;
+        char seen[120];
+        mqtt_describe(&o->pkt, seen, sizeof seen);
+        snprintf(c->held_peak_what, sizeof c->held_peak_what, "%s at +%lld ms", seen,
+                 (long long)(o->at_ms - sr->started));
+    }
+}
+
+static void held_release(client_rt *c, uint16_t id)
+{
+    uint8_t bit = (uint8_t)(1u << (id & 7));
+    if (c->held[id >> 3] & bit) {
+        c->held[id >> 3] &= (uint8_t)~bit;
+        c->held_n--;
+    }
+}
+
 static void on_observe(void *ud, obs_t *o)
 {
     client_rt *c = ud;
@@ -652,6 +686,8 @@ static void on_observe(void *ud, obs_t *o)
         c->server_keep_alive.v = p ? p->num : 0;
         if (o->pkt.u.connack.reason == 0)
             c->ever_accepted = true;
+    } else if (o->kind == OBS_PACKET && o->pkt.type == MQTT_PUBLISH && o->pkt.u.publish.qos > 0) {
+        held_publish(sr, c, o);
     }
     if (inbox_push(&c->inbox, o) != 0) {
         obs_free(o);
@@ -691,6 +727,9 @@ static void free_connection(client_rt *c)
     }
     c->open = false;
     inbox_clear(&c->inbox);
+    memset(c->held, 0, sizeof c->held);
+    c->held_n = c->held_peak = 0;
+    c->held_peak_what[0] = c->held_reuse[0] = '\0';
     mqtt_props_free(&c->connect_props);
     mqtt_props_free(&c->will_props);
 }
@@ -735,6 +774,9 @@ static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
             rc |= mqtt_props_add_num(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, a->maximum_packet_size.v);
         if (a->topic_alias_maximum.set)
             rc |= mqtt_props_add_num(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, a->topic_alias_maximum.v);
+        if (a->authentication_method)
+            rc |= mqtt_props_add_bytes(props, MQTT_PROP_AUTH_METHOD,
+                                       mqtt_str(a->authentication_method));
         rc |= add_user_props(props, a->user_props, a->n_user_props);
     }
     m->props = *props;
@@ -1027,6 +1069,9 @@ static void do_ack(sc_run *sr, const step_t *st, client_rt *c)
     pkt.u.ack.packet_id = (uint16_t)id;
     pkt.u.ack.reason = a->reason;
     pkt.u.ack.has_reason = a->reason != 0;
+    if (a->packet_type == MQTT_PUBACK || a->packet_type == MQTT_PUBCOMP ||
+        (a->packet_type == MQTT_PUBREC && a->reason >= 0x80))
+        held_release(c, (uint16_t)id);
     do_send_packet(sr, c, &pkt, WF_NONE);
 }
 

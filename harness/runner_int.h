@@ -34,6 +34,15 @@ typedef struct client_rt {
     bool ever_accepted;         /* a CONNACK accepted it once: it may have left a session */
     char *client_id;            /* expanded */
     inbox_t inbox;
+    /* The server's QoS 1/2 PUBLISH packets on this connection that our ack
+     * steps have not yet released (PUBACK, PUBCOMP, or a refusing PUBREC), for
+     * `in_flight` (clients with auto_ack: false). Counted on arrival, so a
+     * packet the server sent before it read our ack counts as released: the
+     * count errs on the server's side. */
+    uint8_t held[65536 / 8];
+    unsigned held_n, held_peak;
+    char held_peak_what[200];   /* the PUBLISH that reached the peak */
+    char held_reuse[240];       /* the first new PUBLISH on a packet id still held */
     /* What the last CONNECT / CONNACK / DISCONNECT said, for derived durations. */
     opt_u32 sei_requested;
     opt_u32 sei_granted;
