@@ -356,6 +356,8 @@ static void refuse_bad_connect(struct conn *c, const uint8_t *buf, size_t len, c
     if (level == MQTT_V5) {
         c->version = p.version = MQTT_V5;
         p.u.connack.reason = err->reason >= 0x80 ? err->reason : MQTT_RC_MALFORMED;
+        p.u.connack.session_present = defect_on(D_REFUSAL_SESSION_PRESENT);
+        p.u.connack.flags = p.u.connack.session_present ? 1 : 0;
         conn_send(c, &p);
     } else if (level != MQTT_V311 && known_name) {
         c->version = p.version = MQTT_V311;

@@ -70,6 +70,14 @@ static const struct {
         "inbound Topic Alias mappings survive into the session's next connection"},
     [D_SESSION_OWNERSHIP_IGNORED] = {"session-ownership-ignored",
         "any user may resume or take over another user's session by its client id"},
+    [D_PACKET_ID_IN_USE_REUSED] = {"packet-id-in-use-reused",
+        "the packet id counter restarts with each connection and reuses ids still in flight"},
+    [D_MAXIMUM_QOS_MISANNOUNCED] = {"maximum-qos-misannounced",
+        "CONNACK announces Maximum QoS 1, yet a Will QoS 2 (and QoS 2 otherwise) is accepted"},
+    [D_REFUSAL_SESSION_PRESENT] = {"refusal-session-present",
+        "a CONNACK refusing a CONNECT has Session Present 1"},
+    [D_OVERLAP_QOS_OF_LAST_MATCH] = {"overlap-qos-of-last-match",
+        "a message matching several subscriptions goes at the QoS of the last, not the highest"},
 };
 
 static bool on[D_COUNT];

@@ -42,7 +42,8 @@ static void send_connack(struct conn *c, bool present, uint8_t reason, mqtt_prop
  * conn_close stops the input loop. Session Present is 0 [MQTT-3.2.2-6]. */
 static int refuse(struct conn *c, uint8_t v5_reason, uint8_t v311_code, const char *why)
 {
-    send_connack(c, false, c->version == MQTT_V5 ? v5_reason : v311_code, NULL);
+    send_connack(c, defect_on(D_REFUSAL_SESSION_PRESENT),
+                 c->version == MQTT_V5 ? v5_reason : v311_code, NULL);
     char msg[160];
     snprintf(msg, sizeof msg, "CONNECT refused: %s", why);
     log_info("%s: %s", c->peer, msg);
@@ -181,6 +182,8 @@ int handle_connect(struct conn *c, mqtt_packet *p)
         s = NULL;
     }
     bool present = s != NULL;
+    if (s && defect_on(D_PACKET_ID_IN_USE_REUSED))
+        s->last_packet_id = 0;
     if (s)
         will_discard(s);        /* resumed within the Will Delay [MQTT-3.1.3-9] */
     else
@@ -227,6 +230,8 @@ int handle_connect(struct conn *c, mqtt_packet *p)
         add(&props, MQTT_PROP_WILDCARD_SUB_AVAILABLE, 1);
         add(&props, MQTT_PROP_SUB_ID_AVAILABLE, 1);
         add(&props, MQTT_PROP_SHARED_SUB_AVAILABLE, 1);
+        if (defect_on(D_MAXIMUM_QOS_MISANNOUNCED))
+            add(&props, MQTT_PROP_MAXIMUM_QOS, 1);
         if (capped && !defect_on(D_EXPIRY_CAP_NOT_REPORTED))
             add(&props, MQTT_PROP_SESSION_EXPIRY, s->expiry);      /* §3.2.2.3.2 */
         if (ka_override)

@@ -226,7 +226,7 @@ uint16_t session_next_packet_id(struct session *s)
         uint16_t id = ++s->last_packet_id;
         if (id == 0)
             continue;
-        if (!pidmap_find(s, id))
+        if (!pidmap_find(s, id) || defect_on(D_PACKET_ID_IN_USE_REUSED))
             return id;
     }
     return s->last_packet_id ? s->last_packet_id : 1;

@@ -295,7 +295,7 @@ void subs_route(struct msg *m)
             if (sub->no_local && is_own(m, s) && !defect_on(D_NO_LOCAL_IGNORED))
                 continue;
             any = true;
-            if (sub->qos > qos)
+            if (sub->qos > qos || defect_on(D_OVERLAP_QOS_OF_LAST_MATCH))
                 qos = sub->qos;
             rap = rap || sub->rap;
             if (sub->subid)
