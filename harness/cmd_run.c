@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -46,7 +47,12 @@ static void run_usage(FILE *f)
           "\n"
           "  --broker URL        mqtt://HOST:PORT or mqtts://HOST:PORT; default: start the\n"
           "                      bundled mqspec-broker on a free loopback port\n"
-          "  -j, --jobs N        scenarios side by side (default 4)\n"
+          "  -j, --jobs N|auto   scenarios side by side (default auto: as many as the\n"
+          "                      connection budget allows; scenarios marked exclusive\n"
+          "                      run alone)\n"
+          "  --max-connections N the connection budget: the clients of the scenarios\n"
+          "                      running at once, summed (default 256); halved when the\n"
+          "                      broker refuses a connection (the scenario is re-queued)\n"
           "  --only PATTERN      only scenarios whose id matches the glob PATTERN\n"
           "                      (a PATTERN without * ? [ matches as a substring)\n"
           "  --json FILE         write the results as JSON (docs/results-json.md)\n"
@@ -396,6 +402,13 @@ static void on_finished(void *ud, size_t number, const scenario_result *r)
     fflush(stdout);
 }
 
+static void on_notice(void *ud, const char *text)
+{
+    (void)ud;
+    printf("# %s\n", text);
+    fflush(stdout);
+}
+
 /* ---- the command -------------------------------------------------------------------- */
 
 static const char *need_arg(int *i, int argc, char **argv)
@@ -415,7 +428,7 @@ int cmd_run(int argc, char **argv)
     report_outputs outs = {0};
     run_options opt;
     memset(&opt, 0, sizeof opt);
-    opt.jobs = 4;
+    opt.jobs = 0;       /* auto */
     opt.retry_failures = true;
     const char **paths = calloc((size_t)argc + 1, sizeof *paths);
     size_t npaths = 0;
@@ -435,12 +448,21 @@ int cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
             VALUE();
             char *end;
-            long j = !strcmp(v, "auto") ? 8 : strtol(v, &end, 10);
-            if (strcmp(v, "auto") && (*end || j < 1 || j > 256)) {
+            long j = !strcmp(v, "auto") ? 0 : strtol(v, &end, 10);
+            if (strcmp(v, "auto") && (end == v || *end || j < 1 || j > 256)) {
                 fprintf(stderr, "mqspec run: -j takes a number from 1 to 256 or auto\n");
                 goto out;
             }
             opt.jobs = (int)j;
+        } else if (!strcmp(a, "--max-connections")) {
+            VALUE();
+            char *end;
+            long m = strtol(v, &end, 10);
+            if (end == v || *end || m < 1 || m > 100000) {
+                fprintf(stderr, "mqspec run: --max-connections takes a number from 1 to 100000\n");
+                goto out;
+            }
+            opt.max_connections = (int)m;
         } else if (!strcmp(a, "--json")) {
             VALUE();
             outs.json = v;
@@ -675,10 +697,16 @@ int cmd_run(int argc, char **argv)
     res.protocols = protocols ? strdup(v5_ok && v311_ok ? "5.0, 3.1.1" : v5_ok ? "5.0" : "3.1.1") : NULL;
     res.baseline_file = baseline_path ? strdup(baseline_path) : NULL;
     char timing[200];
+    char jobs[96];
+    int budget = opt.max_connections ? opt.max_connections : RUNNER_MAX_CONNECTIONS;
+    if (opt.jobs)
+        snprintf(jobs, sizeof jobs, "up to %d scenarios side by side (%d connections)", opt.jobs,
+                 budget);
+    else
+        snprintf(jobs, sizeof jobs, "scenarios side by side up to %d connections (-j auto)", budget);
     snprintf(timing, sizeof timing,
-             "%d scenarios side by side; connect timeout %d s; waits and windows as written in each "
-             "scenario, unscaled",
-             opt.jobs, 10);
+             "%s; connect timeout %d s; waits and windows as written in each scenario, unscaled",
+             jobs, 10);
     res.timing = strdup(timing);
     if (opt.target.tls) {
         char tls[600];
@@ -688,6 +716,7 @@ int cmd_run(int argc, char **argv)
     }
     tap_ctx tc = {.verbose = opt.verbose, .res = &res, .bl = baseline_path ? &bl : NULL};
     opt.finished = on_finished;
+    opt.notice = on_notice;
     opt.ud = &tc;
     tap_begin(stdout, set.n);
     printf("# broker: MQTT 5.0 %s, MQTT 3.1.1 %s; %s\n",
@@ -707,6 +736,18 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "mqspec run: could not start the run (out of memory)\n");
         status = 1;
     } else {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0) {
+            res.sched.cpu_user_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000;
+            res.sched.cpu_sys_ms = (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+            printf("# harness CPU: %.2f s user + %.2f s sys in %.1f s wall\n",
+                   res.sched.cpu_user_ms / 1000.0, res.sched.cpu_sys_ms / 1000.0,
+                   res.duration_ms / 1000.0);
+        }
+        if (res.sched.requeued)
+            printf("# scheduling: %zu scenario run(s) re-queued after a refusal, parallelism lowered "
+                   "%zu time(s)\n",
+                   res.sched.requeued, res.sched.n_lowered);
         tap_summary(stdout, &res);
         fflush(stdout);
         status = run_result_exit_code(&res);

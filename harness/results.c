@@ -29,6 +29,8 @@ const char *verdict_name(verdict_t v)
 void run_result_init(run_result *r)
 {
     memset(r, 0, sizeof *r);
+    r->sched.cpu_user_ms = -1;
+    r->sched.cpu_sys_ms = -1;
 }
 
 /* Capacity is not stored in run_result, so it is implied: the array always
@@ -131,6 +133,9 @@ void run_result_free(run_result *r)
     free(r->timing);
     free(r->tls);
     free(r->baseline_file);
+    for (size_t i = 0; i < r->sched.n_lowered; i++)
+        free(r->sched.lowered[i].reason);
+    free(r->sched.lowered);
     run_result_init(r);
 }
 

@@ -91,6 +91,25 @@ typedef struct scenario_result {
     char *baseline_link;        /* the vendor's issue, or NULL */
 } scenario_result;
 
+/* The runner lowered its parallelism because the broker refused a connection. */
+typedef struct result_lowering {
+    int64_t at_ms;              /* since the run's start */
+    size_t max_scenarios;       /* the caps from then on */
+    size_t max_connections;
+    char *reason;               /* the scenario and what the broker did */
+} result_lowering;
+
+/* How the scenarios were scheduled, and what the harness itself cost. */
+typedef struct run_scheduling {
+    int jobs;                   /* -j N, or 0 for auto */
+    size_t max_connections;     /* the connection budget at the start */
+    size_t requeued;            /* scenario runs put back after a refusal */
+    result_lowering *lowered;
+    size_t n_lowered;
+    int64_t cpu_user_ms;        /* the harness process's CPU time, -1 unknown */
+    int64_t cpu_sys_ms;
+} run_scheduling;
+
 typedef struct run_result {
     char *harness_version;
     char *broker_url;           /* "mqtt://127.0.0.1:1883", "embedded mqspec-broker" */
@@ -111,6 +130,7 @@ typedef struct run_result {
     char *baseline_file;        /* the baseline applied, or NULL */
     char *tls;                  /* mqtts:// only: verification, version, client cert; else NULL */
     bool tls_insecure;          /* --insecure: the broker's certificate was not verified */
+    run_scheduling sched;
 } run_result;
 
 void run_result_init(run_result *r);

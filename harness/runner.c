@@ -27,11 +27,12 @@
 #define MAX_HEX_BYTES 512
 
 static void advance(sc_run *sr);
-static void start_attempt(run_state *rs, size_t index, int attempt, scenario_result *r);
+static void start_attempt(run_state *rs, const pending_t *p);
 static void settle_retry(scenario_result *first, const scenario_result *again);
 static void fill_result_header(scenario_result *r, const scenario_t *sc);
 static void remember_retained(sc_run *sr, const char *topic);
 static void scenario_end(sc_run *sr);
+static bool refused_requeue(sc_run *sr, client_rt *c, const obs_t *o, int *pending);
 
 /* ---- small helpers shared with expect.c ---------------------------------- */
 
@@ -414,6 +415,7 @@ static void on_liveness_fd(loop_t *loop, int fd, int events, void *ud)
          * kernel closes a dead process's files in no fixed order): one that
          * accepts and at once closes is gone too. */
         sr->liveness_reading = true;
+        sr->liveness_accepted = true;
         loop_watch(loop, fd, LOOP_READ, on_liveness_fd, sr);
         loop_timer_cancel(loop, sr->liveness_timer);
         sr->liveness_timer = loop_timer_at(loop, loop_now_ms() + LIVENESS_CLOSE_MS,
@@ -431,6 +433,7 @@ void sr_check_liveness(sc_run *sr)
 {
     if (sr->liveness != LIVE_UNKNOWN)
         return;
+    sr->liveness_accepted = false;
     const target_t *t = &sr->run->opt->target;
     char port[16];
     snprintf(port, sizeof port, "%d", t->port);
@@ -557,6 +560,9 @@ static void check_action_wait(sc_run *sr, client_rt *c)
                 return;
             }
             if (sr->waiting == WF_CONNACK) {
+                int pending = 0;
+                if (refused_requeue(sr, c, o, &pending) || pending)
+                    return;
                 if (o->cause == CLOSE_REFUSED || o->cause == CLOSE_TLS || o->cause == CLOSE_ERROR) {
                     step_error(sr, "could not connect: %s", o->text);
                     return;
@@ -588,7 +594,9 @@ static void check_action_wait(sc_run *sr, client_rt *c)
         switch (sr->waiting) {
         case WF_CONNACK:
             if (p->type == MQTT_CONNACK) {
-                step_done(sr);
+                int pending = 0;
+                if (!refused_requeue(sr, c, o, &pending))
+                    step_done(sr);
                 return;
             }
             break;
@@ -1337,6 +1345,13 @@ static void sc_run_free(sc_run *sr)
     free(sr);
 }
 
+static bool queue_push(run_state *rs, pending_t p, bool front);
+
+static size_t conns_of(const scenario_t *sc)
+{
+    return sc->n_clients ? sc->n_clients : 1;
+}
+
 /* Teardown happens from a timer so that no driver is freed inside its own callback. */
 static void finish_cb(loop_t *loop, void *ud)
 {
@@ -1349,18 +1364,52 @@ static void finish_cb(loop_t *loop, void *ud)
                 MAX_TRACE_LINES);
     size_t index = sr->number - 1;
     int attempt = sr->attempt;
+    bool requeue = sr->requeue;
+    char why[sizeof sr->requeue_why];
+    snprintf(why, sizeof why, "%s", sr->requeue_why);
     rs->active--;
+    rs->conns -= conns_of(sr->sc);
     if (sr->sc->exclusive)
         rs->exclusive_active = false;
     sc_run_free(sr);
+    if (requeue) {
+        /* Nothing of this attempt is kept but the reason: the scenario
+         * starts over, with names of its own, when the lowered caps allow. */
+        const scenario_t *sc = rs->set->items[index];
+        scenario_result_free(r);
+        fill_result_header(r, sc);
+        int n = ++rs->requeues[index];
+        char note[sizeof why + 64];
+        snprintf(note, sizeof note, "re-queued (%d) after the broker refused a connection: %s", n, why);
+        char **notes = malloc(sizeof *notes);
+        if (notes && (notes[0] = strdup(note))) {
+            r->notes = notes;
+            r->n_notes = 1;
+        } else {
+            free(notes);
+        }
+        rs->out->sched.requeued++;
+        pending_t p = {.index = index, .attempt = attempt, .gen = ++rs->gen_seq, .res = r};
+        if (queue_push(rs, p, true)) {
+            start_next(rs);
+            return;
+        }
+        r->verdict = V_ERROR;
+        r->reason = strdup("out of memory re-queueing the scenario");
+    }
     if (attempt == 0 && rs->opt->retry_failures && (r->verdict == V_FAIL || r->verdict == V_WARN)) {
-        /* A failure is run once more at once, with fresh names: failing again
-         * confirms it; passing makes it a race, reported as flaky. */
+        /* A failure is run once more, first in the queue, with fresh names:
+         * failing again confirms it; passing makes it a race, reported as flaky. */
         scenario_result *again = calloc(1, sizeof *again);
         if (again) {
             fill_result_header(again, rs->set->items[index]);
-            start_attempt(rs, index, 1, again);
-            return;
+            pending_t p = {.index = index, .attempt = 1, .res = again};
+            if (queue_push(rs, p, true)) {
+                start_next(rs);
+                return;
+            }
+            scenario_result_free(again);
+            free(again);
         }
     }
     if (attempt == 1) {
@@ -1433,24 +1482,14 @@ static void settle_retry(scenario_result *first, const scenario_result *again)
         first->n_notes++;
 }
 
-static void start_scenario(run_state *rs, size_t index)
+/* Runs a pending scenario run into its result. A re-run (attempt 1) and a
+ * re-queued start get names of their own, so nothing an earlier attempt left
+ * in flight can reach them. */
+static void start_attempt(run_state *rs, const pending_t *p)
 {
-    const scenario_t *sc = rs->set->items[index];
-    scenario_result *r = &rs->out->items[index];
-    char why[256];
-    if (broker_caps_gap(rs->opt->caps, sc->requires, why, sizeof why)) {
-        r->verdict = V_SKIP;
-        r->reason = strdup(why);
-        rs->done[index] = true;
-        return;
-    }
-    start_attempt(rs, index, 0, r);
-}
-
-/* Runs scenario `index` into result r. Attempt 1 (a re-run) gets names of its
- * own, so nothing the first attempt left in flight can reach it. */
-static void start_attempt(run_state *rs, size_t index, int attempt, scenario_result *r)
-{
+    size_t index = p->index;
+    int attempt = p->attempt;
+    scenario_result *r = p->res;
     const scenario_t *sc = rs->set->items[index];
     sc_run *sr = calloc(1, sizeof *sr);
     if (!sr) {
@@ -1463,16 +1502,23 @@ static void start_attempt(run_state *rs, size_t index, int attempt, scenario_res
     sr->sc = sc;
     sr->number = index + 1;
     sr->attempt = attempt;
+    sr->gen = p->gen;
+    sr->epoch = rs->epoch;
     sr->liveness_fd = -1;
     sr->res = r;
     sr->started = loop_now_ms();
     r->started_ms = sr->started - rs->started;
-    snprintf(sr->ns, sizeof sr->ns, "mqspec/%s/%zu%s", rs->prefix, index + 1, attempt ? "r" : "");
+    char gen[16] = "";
+    if (p->gen)
+        snprintf(gen, sizeof gen, "q%u", p->gen);
+    snprintf(sr->ns, sizeof sr->ns, "mqspec/%s/%zu%s%s", rs->prefix, index + 1, attempt ? "r" : "",
+             gen);
     sr->clients = calloc(sc->n_clients ? sc->n_clients : 1, sizeof *sr->clients);
     sr->n_clients = sc->n_clients;
     sr->steps = sc->steps;
     sr->n_steps = sc->n_steps;
     rs->active++;
+    rs->conns += conns_of(sc);
     if (sc->exclusive)
         rs->exclusive_active = true;
     if (!sr->clients) {
@@ -1480,15 +1526,16 @@ static void start_attempt(run_state *rs, size_t index, int attempt, scenario_res
         scenario_end(sr);
         return;
     }
-    /* Generated ids first: a client_id template may name another client's. */
+    /* Generated ids first: a client_id template may name another client's.
+     * Re-queued starts are numbered after the last scenario; re-runs take
+     * the upper half of the 3-digit scenario space. */
+    size_t name_number = (p->gen ? rs->set->n + p->gen : index + 1) + (size_t)attempt * 23328;
     for (size_t i = 0; i < sc->n_clients; i++) {
         client_rt *c = &sr->clients[i];
         c->sr = sr;
         c->index = (int)i;
         c->def = &sc->clients[i];
-        /* Re-runs take the upper half of the 3-digit scenario space. */
-        c->client_id = make_client_id(rs->prefix, index + 1 + (size_t)attempt * 23328, (int)i,
-                                      c->def->name);
+        c->client_id = make_client_id(rs->prefix, name_number, (int)i, c->def->name);
     }
     const char *missing = NULL;
     for (size_t i = 0; i < sc->n_clients; i++) {
@@ -1525,16 +1572,239 @@ static void start_attempt(run_state *rs, size_t index, int attempt, scenario_res
     advance(sr);
 }
 
-/* An exclusive scenario (it restarts the broker, say) starts only when
- * nothing else runs, and nothing starts beside it. */
+/* ---- scheduling ------------------------------------------------------------------ */
+
+#define MAX_REQUEUES 3
+
+static bool queue_push(run_state *rs, pending_t p, bool front)
+{
+    pending_t *q = realloc(rs->queue, (rs->n_queue + 1) * sizeof *q);
+    if (!q)
+        return false;
+    rs->queue = q;
+    if (front) {
+        memmove(q + 1, q, rs->n_queue * sizeof *q);
+        q[0] = p;
+    } else {
+        q[rs->n_queue] = p;
+    }
+    rs->n_queue++;
+    return true;
+}
+
+/* Starts queued scenario runs while the caps allow. The head of the queue
+ * waits for room rather than letting smaller ones pass it: it is the longest
+ * expected, the one that decides when the run ends. An exclusive scenario
+ * (it restarts the broker, say) starts only when nothing else runs, and
+ * nothing starts beside it. A scenario may always run alone, whatever the caps. */
 static void start_next(run_state *rs)
 {
-    while (rs->active < (size_t)rs->opt->jobs && rs->next < rs->set->n && !rs->exclusive_active) {
-        if (rs->set->items[rs->next]->exclusive && rs->active > 0)
+    while (rs->n_queue > 0 && !rs->exclusive_active) {
+        pending_t p = rs->queue[0];
+        const scenario_t *sc = rs->set->items[p.index];
+        if (rs->active > 0 && (sc->exclusive || rs->active >= rs->max_active ||
+                               rs->conns + conns_of(sc) > rs->max_conns))
             break;
-        start_scenario(rs, rs->next++);
+        memmove(rs->queue, rs->queue + 1, (rs->n_queue - 1) * sizeof *rs->queue);
+        rs->n_queue--;
+        char why[256];
+        if (p.first && broker_caps_gap(rs->opt->caps, sc->requires, why, sizeof why)) {
+            p.res->verdict = V_SKIP;
+            p.res->reason = strdup(why);
+            rs->done[p.index] = true;
+            continue;
+        }
+        start_attempt(rs, &p);
     }
     report_in_order(rs);
+}
+
+/* What the scenario examines next on a connecting client: a refusal or a
+ * close is its subject then, not the broker's load. */
+typedef enum next_look { NEXT_OTHER, NEXT_CONNACK, NEXT_REFUSAL, NEXT_CLOSE } next_look;
+
+static next_look next_on_client(const sc_run *sr, const client_rt *c, uint8_t code)
+{
+    for (size_t i = sr->step + 1; i < sr->n_steps; i++) {
+        const step_t *st = &sr->steps[i];
+        if (st->client != c->index)
+            continue;
+        if (st->kind != ST_EXPECT)
+            return NEXT_OTHER;
+        const expect_args *e = &st->u.expect;
+        if (e->kind == EX_CLOSED || e->kind == EX_DISCONNECT)
+            return NEXT_CLOSE;
+        if (e->kind != EX_CONNACK)
+            return NEXT_OTHER;
+        const connack_expect *ce = &e->u.connack;
+        return ce->check_reason_is_error || (ce->check_reason && ce->reason == code) ? NEXT_REFUSAL
+                                                                                    : NEXT_CONNACK;
+    }
+    return NEXT_OTHER;
+}
+
+/* The caps halve, once per epoch: scenarios that started before the last
+ * lowering were admitted under the old caps, their refusals say nothing new. */
+static void lower_parallelism(run_state *rs, sc_run *sr, const char *why)
+{
+    if (sr->epoch != rs->epoch)
+        return;
+    rs->epoch++;
+    size_t act = rs->max_active < rs->active ? rs->max_active : rs->active;
+    size_t con = rs->max_conns < rs->conns ? rs->max_conns : rs->conns;
+    rs->max_active = act / 2 ? act / 2 : 1;
+    rs->max_conns = con / 2 ? con / 2 : 1;
+    char text[512];
+    snprintf(text, sizeof text,
+             "parallelism lowered to %zu scenarios / %zu connections at once: the broker refused "
+             "a connection of %s (%s); it is re-queued",
+             rs->max_active, rs->max_conns, sr->sc->id, why);
+    run_scheduling *sch = &rs->out->sched;
+    result_lowering *l = realloc(sch->lowered, (sch->n_lowered + 1) * sizeof *l);
+    if (l) {
+        sch->lowered = l;
+        l = &l[sch->n_lowered++];
+        l->at_ms = loop_now_ms() - rs->started;
+        l->max_scenarios = rs->max_active;
+        l->max_connections = rs->max_conns;
+        l->reason = strdup(text);
+    }
+    if (rs->opt->notice)
+        rs->opt->notice(rs->opt->ud, text);
+}
+
+/* The broker turned a connection away, as a busy broker does: a CONNACK
+ * "Server busy" / "Quota exceeded" / "Connection rate exceeded" (3.1.1:
+ * "Server unavailable"), or the connect refused, reset or closed before
+ * CONNACK while the broker still accepts connections. Unless the scenario
+ * examines that answer, or runs alone, or was re-queued too often already,
+ * it is not judged: it is run again later with fewer beside it. Returns true
+ * when re-queued; sets *pending while finding out whether the broker lives. */
+static bool refused_requeue(sc_run *sr, client_rt *c, const obs_t *o, int *pending)
+{
+    run_state *rs = sr->run;
+    *pending = 0;
+    if (sr->phase != PH_STEPS || sr->sc->exclusive || rs->active < 2 ||
+        rs->requeues[sr->number - 1] >= MAX_REQUEUES)
+        return false;
+    char why[200];
+    uint8_t v = c->def->protocol;
+    if (o->kind == OBS_PACKET && o->pkt.type == MQTT_CONNACK) {
+        uint8_t rc = o->pkt.u.connack.reason;
+        bool busy = v == MQTT_V5 ? (rc == 0x89 || rc == 0x97 || rc == 0x9F) : rc == 0x03;
+        next_look next = next_on_client(sr, c, rc);
+        if (!busy || next == NEXT_REFUSAL || next == NEXT_CLOSE)
+            return false;
+        snprintf(why, sizeof why, "CONNACK 0x%02X %s", rc, mqtt_reason_name(rc, MQTT_CONNACK, v));
+    } else if (o->kind == OBS_CLOSED &&
+               (o->cause == CLOSE_REFUSED || o->cause == CLOSE_RESET || o->cause == CLOSE_BY_PEER)) {
+        if (next_on_client(sr, c, 0) == NEXT_CLOSE)
+            return false;
+        sr_check_liveness(sr);
+        if (sr->liveness == LIVE_CHECKING) {
+            *pending = 1;
+            return false;
+        }
+        /* Accepted and closed at once is how a broker at its connection
+         * limit answers (mosquitto, mqspec-broker): it is there. */
+        if (sr->liveness != LIVE_ALIVE && !sr->liveness_accepted)
+            return false;
+        snprintf(why, sizeof why, "%s before CONNACK: %s",
+                 o->cause == CLOSE_REFUSED ? "refused" : o->cause == CLOSE_RESET ? "reset" : "closed",
+                 o->text);
+    } else {
+        return false;
+    }
+    snprintf(sr->requeue_why, sizeof sr->requeue_why, "%s.connect: %s", c->def->name, why);
+    lower_parallelism(rs, sr, sr->requeue_why);
+    sr->requeue = true;
+    sr->stopped = true;
+    clear_wait(sr);
+    return true;
+}
+
+/* A rough length of a scenario, from what it declares: its waits, its quiet
+ * periods and the lower bounds of its timing windows. Durations that refer
+ * to a granted value take what the scenario asked for. Only the order of
+ * starts depends on it. */
+static int64_t expected_ms(const scenario_t *sc)
+{
+    uint32_t sei[64] = {0}, delay[64] = {0}, ka[64] = {0};
+    int64_t total = 0;
+    for (size_t i = 0; i < sc->n_steps; i++) {
+        const step_t *st = &sc->steps[i];
+        int ci = st->client >= 0 && st->client < 64 ? st->client : -1;
+        const duration_t *d = NULL, *d2 = NULL;
+        if (st->kind == ST_CONNECT && ci >= 0 && !st->u.connect.second_connect) {
+            const connect_args *a = &st->u.connect;
+            sei[ci] = a->session_expiry.set ? a->session_expiry.v : 0;
+            delay[ci] = a->has_will && a->will.delay.set ? a->will.delay.v : 0;
+            ka[ci] = a->keep_alive;
+        } else if (st->kind == ST_DISCONNECT && ci >= 0 && st->u.disconnect.session_expiry.set) {
+            sei[ci] = st->u.disconnect.session_expiry.v;
+        } else if (st->kind == ST_WAIT) {
+            d = &st->u.wait;
+        } else if (st->kind == ST_EXPECT) {
+            if (st->u.expect.kind == EX_NOTHING)
+                d = &st->u.expect.within;
+            if (st->u.expect.has_after)
+                d2 = &st->u.expect.after;
+        }
+        const duration_t *ds[2] = {d, d2};
+        for (int k = 0; k < 2; k++) {
+            if (!ds[k])
+                continue;
+            double base = 0;
+            int dc = ds[k]->client >= 0 && ds[k]->client < 64 ? ds[k]->client : 0;
+            switch (ds[k]->ref) {
+            case DUR_LITERAL: break;
+            case DUR_SESSION_EXPIRY: base = sei[dc]; break;
+            case DUR_WILL_DELAY: base = delay[dc]; break;
+            case DUR_KEEP_ALIVE: base = ka[dc]; break;
+            }
+            double times = ds[k]->times > 0 ? ds[k]->times : 1.0;
+            total += (int64_t)(base * times * 1000.0) + ds[k]->plus_ms;
+        }
+    }
+    return total;
+}
+
+typedef struct order_key {
+    size_t index;
+    bool exclusive;
+    int64_t ms;
+} order_key;
+
+static int order_cmp(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->exclusive != y->exclusive)
+        return x->exclusive ? 1 : -1;
+    if (x->ms != y->ms)
+        return x->ms > y->ms ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Longest expected first, so that the longest is not the last to start;
+ * exclusive scenarios last, once the shared part of the run is over. */
+static int queue_initial(run_state *rs)
+{
+    size_t n = rs->set->n;
+    order_key *k = calloc(n ? n : 1, sizeof *k);
+    rs->queue = calloc(n ? n : 1, sizeof *rs->queue);
+    if (!k || !rs->queue) {
+        free(k);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        k[i] = (order_key){i, rs->set->items[i]->exclusive, expected_ms(rs->set->items[i])};
+    qsort(k, n, sizeof *k, order_cmp);
+    for (size_t i = 0; i < n; i++)
+        rs->queue[i] = (pending_t){.index = k[i].index, .first = true,
+                                   .res = &rs->out->items[k[i].index]};
+    rs->n_queue = n;
+    free(k);
+    return 0;
 }
 
 void runner_make_prefix(char out[7])
@@ -1559,36 +1829,40 @@ int runner_run(const scenario_set *set, const run_options *opt, run_result *out)
     memset(&rs, 0, sizeof rs);
     rs.loop = loop_new();
     rs.done = calloc(set->n ? set->n : 1, sizeof *rs.done);
-    if (!rs.loop || !rs.done) {
-        loop_free(rs.loop);
-        free(rs.done);
-        return -1;
-    }
+    rs.requeues = calloc(set->n ? set->n : 1, sizeof *rs.requeues);
+    int rc = -1;
+    if (!rs.loop || !rs.done || !rs.requeues)
+        goto out;
     rs.opt = opt;
     rs.set = set;
     rs.out = out;
+    rs.max_active = opt->jobs > 0 ? (size_t)opt->jobs : SIZE_MAX;
+    rs.max_conns = opt->max_connections > 0 ? (size_t)opt->max_connections : RUNNER_MAX_CONNECTIONS;
+    out->sched.jobs = opt->jobs;
+    out->sched.max_connections = rs.max_conns;
     runner_make_prefix(rs.prefix);
     free(out->run_prefix);
     out->run_prefix = strdup(rs.prefix);
     rs.started = loop_now_ms();
     /* Every slot first: results are addressed by index while others are added. */
-    for (size_t i = 0; i < set->n; i++) {
-        scenario_result *r = run_result_add(out);
-        if (!r) {
-            loop_free(rs.loop);
-            free(rs.done);
-            return -1;
-        }
-    }
+    for (size_t i = 0; i < set->n; i++)
+        if (!run_result_add(out))
+            goto out;
     for (size_t i = 0; i < set->n; i++)
         fill_result_header(&out->items[i], set->items[i]);
+    if (queue_initial(&rs) != 0)
+        goto out;
     start_next(&rs);
     if (set->n == 0)
         rs.all_done = true;
     loop_run_until(rs.loop, &rs.all_done);
     out->duration_ms = loop_now_ms() - rs.started;
     run_result_count(out);
+    rc = 0;
+out:
     loop_free(rs.loop);
     free(rs.done);
-    return 0;
+    free(rs.requeues);
+    free(rs.queue);
+    return rc;
 }

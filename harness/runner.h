@@ -19,9 +19,17 @@
 #include "probe.h"
 #include "results.h"
 
+/* The default connection budget of -j auto: the whole bundled suite at once
+ * (about 200 clients), well below the 1000 of a default mosquitto or
+ * mqspec-broker; a broker that refuses sooner lowers it. */
+#define RUNNER_MAX_CONNECTIONS 256
+
 typedef struct run_options {
     target_t target;
-    int jobs;                   /* scenarios side by side; >= 1 */
+    int jobs;                   /* at most this many scenarios side by side; 0: auto (as many
+                                 * as max_connections allows) */
+    int max_connections;        /* budget: the clients the running scenarios declare, summed;
+                                 * 0: RUNNER_MAX_CONNECTIONS. A scenario always may run alone. */
     const char *username;       /* defaults for every client, or NULL */
     const char *password;
     /* A second user, for clients with `credentials: second`; NULL: none, and
@@ -35,6 +43,9 @@ typedef struct run_options {
     /* Called once per scenario, in scenario order, as soon as it and every
      * scenario before it have finished. `number` is 1-based. */
     void (*finished)(void *ud, size_t number, const scenario_result *r);
+    /* Called when the runner changes its schedule (parallelism lowered after
+     * a refusal), with one line of text; may be NULL. */
+    void (*notice)(void *ud, const char *text);
     void *ud;
 } run_options;
 

@@ -89,6 +89,10 @@ struct sc_run {
     const scenario_t *sc;
     size_t number;              /* 1-based, the TAP test number */
     int attempt;                /* 0, or 1 for the re-run of a failure */
+    unsigned gen;               /* 0, or the run-wide number of a re-queued start (names) */
+    unsigned epoch;             /* the run's parallelism epoch when this started */
+    bool requeue;               /* the broker refused a connection: run it again later */
+    char requeue_why[256];
     scenario_result *res;
     char ns[64];                /* {ns} */
     client_rt *clients;
@@ -119,10 +123,20 @@ struct sc_run {
     bool stopped;               /* a fail or an error ended the steps */
     liveness liveness;          /* reset at every step */
     char liveness_why[160];
+    bool liveness_accepted;     /* the check's connection was accepted (then maybe closed) */
     int liveness_fd;            /* -1 when no check is running */
     bool liveness_reading;      /* connected: now watching for an immediate close */
     uint64_t liveness_timer;
 };
+
+/* A scenario run waiting to start. */
+typedef struct pending {
+    size_t index;
+    int attempt;
+    unsigned gen;
+    bool first;                 /* never started: may still be skipped */
+    scenario_result *res;
+} pending_t;
 
 struct run_state {
     loop_t *loop;
@@ -130,8 +144,15 @@ struct run_state {
     const scenario_set *set;
     run_result *out;
     char prefix[7];
-    size_t next;                /* next scenario to start */
-    size_t active;
+    pending_t *queue;           /* next to start first: longest expected first, exclusive last */
+    size_t n_queue;
+    size_t active;              /* scenarios running */
+    size_t conns;               /* clients they declare */
+    size_t max_active;          /* the caps in force; lowered when the broker refuses */
+    size_t max_conns;
+    unsigned epoch;             /* +1 at every lowering */
+    unsigned gen_seq;           /* re-queued starts so far */
+    int *requeues;              /* per scenario */
     bool exclusive_active;      /* an exclusive scenario runs: nothing starts beside it */
     size_t reported;            /* scenarios handed to opt->finished */
     bool *done;                 /* per scenario */

@@ -197,6 +197,29 @@ int json_write_stream(FILE *out, const run_result *r)
         jkv_str(out, in, false, "started", NULL);
     jkv_int(out, in, false, "duration_ms", r->duration_ms);
 
+    const run_scheduling *sc = &r->sched;
+    fputs(",\n  \"scheduling\": {\"jobs\": ", out);
+    if (sc->jobs > 0)
+        fprintf(out, "%d", sc->jobs);
+    else
+        jstr(out, "auto");
+    fprintf(out, ", \"max_connections\": %zu, \"requeued\": %zu, \"lowered\": [", sc->max_connections,
+            sc->requeued);
+    for (size_t i = 0; i < sc->n_lowered; i++) {
+        const result_lowering *l = &sc->lowered[i];
+        fprintf(out, "%s{\"at_ms\": %lld, \"max_scenarios\": %zu, \"max_connections\": %zu, \"reason\": ",
+                i ? ", " : "", (long long)l->at_ms, l->max_scenarios, l->max_connections);
+        jstr(out, l->reason);
+        fputc('}', out);
+    }
+    fputs("], \"harness_cpu_ms\": ", out);
+    if (sc->cpu_user_ms >= 0)
+        fprintf(out, "{\"user\": %lld, \"sys\": %lld}", (long long)sc->cpu_user_ms,
+                (long long)sc->cpu_sys_ms);
+    else
+        fputs("null", out);
+    fputc('}', out);
+
     size_t counts[V__COUNT] = {0};
     for (size_t i = 0; i < r->n_items; i++) {
         verdict_t v = r->items[i].verdict;

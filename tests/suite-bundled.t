@@ -4,4 +4,4 @@
 # TAP goes straight to prove.
 cd "$(dirname "$0")/.." || exit 1
 [ -x build/mqspec-broker ] || { echo "1..0 # SKIP build/mqspec-broker not built"; exit 0; }
-exec build/mqspec run -j 8 scenarios
+exec build/mqspec run scenarios
