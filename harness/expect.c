@@ -841,8 +841,9 @@ static judgement judge_one_of(sc_run *sr, const step_t *st, int64_t now, bool fi
         snprintf(d->observed, sizeof d->observed, "out of memory");
         return J_ERROR;
     }
-    memcpy(snap, in->taken, in->n);
     size_t n_before = in->n;
+    if (n_before)
+        memcpy(snap, in->taken, n_before);
     sbuf exp = {d->expected, sizeof d->expected, 0};
     sbuf obs = {d->observed, sizeof d->observed, 0};
     sb(&exp, "one of:");
@@ -870,7 +871,8 @@ static judgement judge_one_of(sc_run *sr, const step_t *st, int64_t now, bool fi
                      ad.observed[0] ? ad.observed : "as expected");
             return J_MET;
         }
-        memcpy(in->taken, snap, n_before);
+        if (n_before)
+            memcpy(in->taken, snap, n_before);
         if (j == J_PENDING)
             pending = true;
         else {
