@@ -123,6 +123,8 @@ typedef struct load_params {
     int deadline_s;
     const char *name;       /* workload name in the result line */
     const char *run_id;     /* makes client ids and topics unique per run */
+    long sub_expiry;        /* subscribers' Session Expiry, -1 = none (a durable
+                             * subscriber makes mqspec-broker --data log its copies) */
 } load_params;
 
 /* Returns 0 if the workload completed, 1 if it timed out, -1 on setup errors. */

@@ -95,7 +95,7 @@ static void on_open(bconn_t *c)
     client_t *cl = c->ud;
     char id[160];
     snprintf(id, sizeof id, "%s-%s-%c%d", L.p->run_id, L.p->name, cl->is_pub ? 'p' : 's', cl->idx);
-    bconn_send_connect(c, id, true, -1, 0);
+    bconn_send_connect(c, id, true, cl->is_pub ? -1 : L.p->sub_expiry, 0);
 }
 
 static void on_publish(client_t *sub, const mqtt_publish *pb)

@@ -3,6 +3,7 @@
  *
  *   mqspec-bench throughput --port P [--label L] [--messages N] [--window W]
  *                           [--clients C] [--deadline S] [--only WORKLOAD]
+ *                           [--sub-expiry S]   (subscribers with this Session Expiry)
  *   mqspec-bench sessions   --port P --pid PID [--label L] [--sessions N]
  *                           [--concurrency C] [--queued Q] [--deadline S]
  *   mqspec-bench report FILE...
@@ -25,7 +26,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mqspec-bench throughput --port P [--label L] [--messages N] [--window W]\n"
-            "                               [--clients C] [--deadline S] [--only WORKLOAD]\n"
+            "                               [--clients C] [--deadline S] [--only WORKLOAD] [--sub-expiry S]\n"
             "       mqspec-bench sessions --port P --pid PID [--label L] [--sessions N]\n"
             "                             [--concurrency C] [--queued Q] [--deadline S]\n"
             "       mqspec-bench report FILE...\n");
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
     const char *label = "broker", *only = NULL;
     int port = 0, pid = 0, window = 100, clients = 50, deadline = 60;
     int sessions = 10000, concurrency = 2000, queued = 10;
-    long messages = 500000;
+    long messages = 500000, sub_expiry = -1;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--label") && v)
@@ -87,6 +88,8 @@ int main(int argc, char **argv)
             sessions = (int)num_arg(o, v, 1, 1000000);
         else if (!strcmp(o, "--concurrency"))
             concurrency = (int)num_arg(o, v, 1, 100000);
+        else if (!strcmp(o, "--sub-expiry"))
+            sub_expiry = num_arg(o, v, 0, 4294967295L);
         else if (!strcmp(o, "--queued"))
             queued = (int)num_arg(o, v, 1, 1000);
         else {
@@ -128,6 +131,7 @@ int main(int argc, char **argv)
                 continue;
             load_params lp = {
                 .label = label, .port = port, .qos = w[i].qos, .window = window,
+                .sub_expiry = sub_expiry,
                 .deadline_s = deadline, .name = w[i].name, .run_id = run_id,
                 .publishers = w[i].fan_in ? clients : 1,
                 .subscribers = w[i].fan_in ? 1 : clients,

@@ -108,6 +108,7 @@ struct delivery {
     struct delivery *next, *prev;
     struct msg *m;
     uint64_t sent_at;
+    uint64_t store_id;          /* its DQ record in the store (store.c), 0 = none */
     uint8_t qos;                /* min(published, granted) */
     bool retain;                /* the RETAIN flag to send */
     uint8_t state;              /* enum dstate */
@@ -116,7 +117,6 @@ struct delivery {
     uint32_t sent_expiry;       /* the MEI of the first send, repeated on resend */
     uint32_t nsubids;
     uint32_t share;             /* the shared subscription it went through, or 0 */
-    uint64_t store_id;          /* its DQ record in the store (store.c), 0 = none */
     uint32_t subids[];
 };
 
