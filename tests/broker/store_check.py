@@ -4,10 +4,11 @@ What it is for: tests/broker-store.t. Damaged and unusable data directories
 (a torn or truncated tail is cut with a warning and what precedes it is kept;
 a flipped byte ends the log there; a file that is not a store, a DIR that is a
 file, a DIR in use by another broker: exit 2 with a clear message), and what
-the store keeps across a graceful restart: subscriptions with their options
-and identifiers, queued messages with their properties, Message Expiry
-counting while the broker is down, retained messages, every --sync policy,
-and a log that compaction keeps small under churn.
+the store keeps across a restart: subscriptions with their options and
+identifiers, queued messages with their properties, in-flight copies (resent
+with DUP and the same id, or PUBREL), Message Expiry counting while the
+broker is down, a Will Delay counting from the restart, retained messages,
+every --sync policy, and a log that compaction keeps small under churn.
 
 What it is not: the crash test (crash.py), which kills the broker mid-stream.
 Prints TAP.
@@ -21,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqttraw import (Client, MEI, PUBACK, PUBLISH, SEI, SUBID, USER_PROP, ack, sub_opts)  # noqa: E402
+from mqttraw import (Client, MEI, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SEI, SUBID,  # noqa: E402
+                     USER_PROP, WILL_DELAY, ack, sub_opts)
 
 BIN = sys.argv[1]
 WORK = sys.argv[2]
@@ -161,6 +163,64 @@ def main():
     pk = c.recv(2)
     ok(pk is not None and pk.type == PUBLISH and pk.payload == 'retained' and pk.retain,
        'a retained message survives a restart')
+    c.disconnect()
+    b.stop()
+
+    # In-flight state: a QoS 1 copy sent and not acknowledged, a QoS 2 copy
+    # past PUBREC; after kill -9 the resume repeats them with the same ids:
+    # PUBLISH with DUP 1, and PUBREL [MQTT-4.4.0-1].
+    d = fresh('inflight')
+    b = Broker(d)
+    c = Client(b.port)
+    c.connect('sub', clean=True, p=[(SEI, 600)])
+    c.subscribe([('i/#', sub_opts(2))])
+    p = Client(b.port)
+    p.connect('pub')
+    p.publish('i/1', 'one', qos=1, pid=1)
+    p.publish('i/2', 'two', qos=2, pid=2)
+    p1 = c.expect(PUBLISH)
+    p2 = c.expect(PUBLISH)
+    c.send(ack(PUBREC, p2.pid))
+    rel = c.expect(PUBREL)
+    b.stop(signal.SIGKILL)
+    b = Broker(d)
+    c = Client(b.port)
+    ca = c.connect('sub', clean=False, p=[(SEI, 600)])
+    a1 = c.recv(2)
+    a2 = c.recv(2)
+    ok(ca.sp and a1 is not None and a1.type == PUBLISH and a1.dup and a1.pid == p1.pid and a1.payload == 'one',
+       'after kill -9 an unacknowledged QoS 1 copy is resent with DUP 1 and the same id (%r)' % (a1,))
+    ok(a2 is not None and a2.type == PUBREL and a2.pid == rel.pid,
+       'and a QoS 2 copy past PUBREC gets PUBREL again, same id, not the PUBLISH (%r)' % (a2,))
+    c.send(ack(PUBACK, a1.pid) if a1 else b'')
+    c.send(ack(PUBCOMP, rel.pid))
+    c.ping()
+    c.disconnect()
+    b.stop(signal.SIGKILL)
+    b = Broker(d)
+    sp, got = resume(b)
+    ok(sp and not got, 'once acknowledged they are gone for good (%d resent)' % len(got))
+    b.stop()
+
+    # A Will with a delay, of a client the crash cut off: the delay counts
+    # from the restart (docs/broker.md), then the Will is published.
+    d = fresh('will')
+    b = Broker(d)
+    c = Client(b.port)
+    c.connect('ws', clean=True, p=[(SEI, 600)])
+    c.subscribe([('w/#', sub_opts(1))])
+    w = Client(b.port)
+    w.connect('wd', clean=True, p=[(SEI, 600)],
+              will={'topic': 'w/x', 'payload': 'late', 'qos': 1, 'props': [(WILL_DELAY, 1)]})
+    b.stop(signal.SIGKILL)
+    b = Broker(d)
+    t0 = time.monotonic()
+    c = Client(b.port)
+    c.connect('ws', clean=False, p=[(SEI, 600)])
+    pk = c.recv(3)
+    dt = time.monotonic() - t0
+    ok(pk is not None and pk.type == PUBLISH and pk.payload == 'late' and 0.7 <= dt <= 2.5,
+       'a Will Delay of 1 s counts from the restart: published %.2f s after it' % dt)
     c.disconnect()
     b.stop()
 
