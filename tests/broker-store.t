@@ -3,8 +3,8 @@
 # truncated and corrupt logs are cut with a warning (never a crash), unusable
 # directories give exit 2 with a clear message, and what must survive a
 # restart does (queues with their properties, in-flight copies, Wills,
-# Message Expiry counting while
-# down, retained messages, each --sync policy, compaction under churn).
+# Message Expiry counting while down, retained messages, each --sync policy,
+# compaction under churn).
 # tests/broker/store_check.py says how. About 12 s.
 #
 # BROKER=build-san/mqspec-broker runs it against the sanitizer build.
