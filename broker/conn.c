@@ -500,6 +500,7 @@ static void io_cb(struct ev_io *io, int events)
         return;
     if (c->closing) {
         if (events & EV_WRITE) {
+            store_commit();
             if (!flush_now(c)) {
                 finish(c);
                 return;
