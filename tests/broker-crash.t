@@ -2,8 +2,9 @@
 # broker-crash.t -- durable sessions survive kill -9: mqspec-broker --data DIR
 # --sync always is killed with SIGKILL at random moments (22 times) while two
 # publishers send QoS 1 and QoS 2 messages to three offline durable
-# subscribers, and restarted on the same port; at the end every message whose
-# PUBACK / PUBREC the publishers received must have reached every subscriber,
+# subscribers and one connected through the kills, and restarted on the same
+# port; at the end every message whose PUBACK / PUBREC the publishers received
+# must have reached every subscriber,
 # the QoS 2 ones exactly once (tests/broker/crash.py, which says how). Also:
 # expiry counts while the broker is down, and the Will of a client cut off by
 # the crash is published after the restart. About 15 s.

@@ -12,7 +12,10 @@ not acknowledged, as the standard asks: PUBLISH with DUP 1 and the same packet
 id before PUBACK / PUBREC, PUBREL after PUBREC. A message counts as
 acknowledged at PUBACK (QoS 1) or PUBREC (QoS 2: the server owns it then).
 Finally the subscribers resume and drain their queues: every acknowledged
-message must be there, at QoS 2 exactly once.
+message must be there, at QoS 2 exactly once. A fourth durable subscriber
+(5.0, QoS 2) stays connected through the kills, acknowledging as it goes, and
+reconnects after each restart: it exercises the in-flight state (sent, PUBREC
+received) across crashes, and must also get everything, QoS 2 once.
 
 Also checked on the way: expiry counts while the broker is down (a session
 with Session Expiry 1 is gone after 1.5 s of broker down time, while one with
@@ -33,7 +36,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqttraw import (Client, Closed, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,  # noqa: E402
+from mqttraw import (Client, Closed, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,  # noqa: E402
                      SEI, ack, publish, sub_opts)
 
 BIN = sys.argv[1]
@@ -183,11 +186,59 @@ class Publisher:
             pass
 
 
-def pump_all(pubs, until, more=True):
-    """Round-robin over the publishers, each in short slices."""
+class LiveSub:
+    """A durable QoS 2 subscriber that stays connected through the kills and
+    reconnects after each: what it receives is handed to the application
+    once, QoS 2 by the receiver's side of the protocol (a packet id awaiting
+    PUBREL is not delivered again when its PUBLISH is resent, §4.3.3), which
+    the client keeps across reconnections as its session state."""
+
+    def __init__(self, cid):
+        self.cid = cid
+        self.c = None
+        self.first = True
+        self.awaiting_rel = set()
+        self.got = []           # (payload, qos) handed to the application
+        self.last = time.monotonic()
+
+    def connect(self, port):
+        self.c = Client(port, name=self.cid)
+        ca = self.c.connect(self.cid, clean=self.first, p=[(SEI, 600)])
+        if self.first:
+            self.c.subscribe([('crash/#', sub_opts(2))])
+        elif not ca.sp:
+            raise AssertionError('%s: session not present after restart' % self.cid)
+        self.first = False
+
+    def pump(self, until):
+        try:
+            while time.monotonic() < until:
+                p = self.c.recv(max(0.0, min(0.01, until - time.monotonic())))
+                if p is None:
+                    return
+                self.last = time.monotonic()
+                if p.type == PUBLISH and p.qos == 1:
+                    self.got.append((p.payload, 1))
+                    self.c.send(ack(PUBACK, p.pid))
+                elif p.type == PUBLISH and p.qos == 2:
+                    if p.pid not in self.awaiting_rel:
+                        self.got.append((p.payload, 2))
+                        self.awaiting_rel.add(p.pid)
+                    self.c.send(ack(PUBREC, p.pid))
+                elif p.type == PUBREL:
+                    self.awaiting_rel.discard(p.pid)
+                    self.c.send(ack(PUBCOMP, p.pid))
+        except (Closed, OSError):
+            pass
+
+
+def pump_all(pubs, until, more=True, live=None):
+    """Round-robin over the publishers and the live subscriber, in short slices."""
     while time.monotonic() < until:
         for p in pubs:
             p.pump(min(until, time.monotonic() + 0.02), more)
+        if live:
+            live.pump(min(until, time.monotonic() + 0.02))
         if not more and all(not p.out for p in pubs):
             return
 
@@ -237,6 +288,9 @@ def main():
         c.subscribe(filters)
         c.disconnect()
 
+    live = LiveSub('crash-live')
+    live.connect(port)
+
     # Expiry while down: 1 s against 600 s, across 1.5 s with no broker.
     for cid, sei in (('crash-short', 1), ('crash-long', 600)):
         c = Client(port, name=cid)
@@ -263,10 +317,11 @@ def main():
         try:
             for p in pubs:
                 p.connect(port)
+            live.connect(port)
         except (AssertionError, Closed, OSError) as e:
             errors.append(str(e))
             break
-        pump_all(pubs, time.monotonic() + rng.uniform(0.02, 0.5))
+        pump_all(pubs, time.monotonic() + rng.uniform(0.02, 0.5), live=live)
         b.kill()
         kills += 1
         b = Broker(port)
@@ -275,8 +330,12 @@ def main():
     # Let everything in flight finish on a broker that stays up.
     for p in pubs:
         p.connect(port)
-    pump_all(pubs, time.monotonic() + 15, more=False)
+    live.connect(port)
+    pump_all(pubs, time.monotonic() + 15, more=False, live=live)
     left = sum(len(p.out) for p in pubs)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and time.monotonic() - live.last < 1.5:
+        live.pump(time.monotonic() + 0.1)
     ok(left == 0, 'every message in flight completed after the last restart (%d left)' % left)
 
     acked = {1: set(), 2: set()}
@@ -304,6 +363,17 @@ def main():
         ok(not l, '%s: every acknowledged message arrived (%d lost%s)' % (cid, len(l), ', e.g. ' + l[0] if l else ''))
         if q == 2:
             ok(not d, '%s: no QoS 2 message twice (%d duplicated%s)' % (cid, len(d), ', e.g. ' + d[0] if d else ''))
+    counts = {}
+    for payload, qos in live.got:
+        counts[payload] = counts.get(payload, 0) + 1
+    lv = [m for q2 in (1, 2) for m in acked[q2] if counts.get(m, 0) == 0]
+    dv = [m for m in acked[2] if counts.get(m, 0) > 1]
+    checked += nacked
+    lost += len(lv)
+    dup += len(dv)
+    ok(not lv, 'crash-live (connected through the kills): every acknowledged message arrived (%d lost%s)'
+       % (len(lv), ', e.g. ' + lv[0] if lv else ''))
+    ok(not dv, 'crash-live: no QoS 2 message handed over twice (%d duplicated%s)' % (len(dv), ', e.g. ' + dv[0] if dv else ''))
     ok(will_seen, 'the Will of a client connected at the crash was published after the restart')
     b.kill()
     ok(kills >= 20 and nacked > 0, '%d kills, %d messages acknowledged' % (kills, nacked))
