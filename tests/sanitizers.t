@@ -1,7 +1,8 @@
 #!/bin/sh
 # Everything again under AddressSanitizer (with LeakSanitizer) and
 # UndefinedBehaviorSanitizer, in build-san/: the unit tests, the whole suite
-# against the bundled broker (both binaries instrumented), and the whole suite
+# against the bundled broker (both binaries instrumented), the --data store
+# checks (tests/broker-store.t) against the instrumented broker, and the whole suite
 # against Debian's mosquitto (both drivers instrumented). Any report fails.
 cd "$(dirname "$0")/.." || exit 1
 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
@@ -27,6 +28,11 @@ ok $rc "the suite passes against the instrumented bundled broker (exit $rc)"
 ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' "$tmp/bundled.err" "$tmp/broker.log"
 ok $? "no sanitizer report from mqspec or mqspec-broker"
 grep -hE 'ERROR: (Address|Leak)Sanitizer|runtime error|SUMMARY' "$tmp/bundled.err" "$tmp/broker.log" | head -5 | sed 's/^/# /'
+
+# The --data store: replay, compaction, damaged logs, graceful stops (leaks).
+BROKER=$B/mqspec-broker tests/broker-store.t >"$tmp/store.tap" 2>&1; rc=$?
+ok $rc "tests/broker-store.t passes against the instrumented broker, no sanitizer report (exit $rc)"
+grep '^not ok' "$tmp/store.tap" | head -3 | sed 's/^/# /'
 
 port=$(ci/brokers/mosquitto start "$tmp/mosq")
 $B/mqspec run -j 8 --broker "mqtt://127.0.0.1:$port" scenarios >"$tmp/mosq.tap" 2>"$tmp/mosq.err"; rc=$?

@@ -337,6 +337,16 @@ def main():
        % [g.payload for g in got])
     b.stop()
 
+    # Against the sanitizer build (tests/sanitizers.t): every broker's log.
+    reports = []
+    for f in sorted(os.listdir(WORK)):
+        if f.startswith('broker-') and f.endswith('.log'):
+            with open(os.path.join(WORK, f), 'rb') as fh:
+                t = fh.read().decode(errors='replace')
+            if 'Sanitizer' in t or 'runtime error' in t:
+                reports.append(f)
+    ok(not reports, 'no sanitizer report in any broker log %s' % (reports[:3] or ''))
+
     print('1..%d' % tests)
     return 1 if failed else 0
 
