@@ -40,6 +40,7 @@ static struct conn *conns;
 static uint32_t nconns;
 static struct conn *flush_list;
 static struct conn *dead_list;
+static bool closing_all;        /* conn_close_all is running */
 
 static void io_cb(struct ev_io *io, int events);
 
@@ -294,7 +295,11 @@ void conn_close(struct conn *c, const char *why)
     if (c->s)
         session_detach(c->s);
     ev_timer_start(&c->linger_timer, LINGER_MS);
-    store_commit();     /* nothing leaves before the records it answers */
+    /* Nothing leaves before the records it answers; a close with nothing to
+     * send (most of them) waits for the batch's commit, so that many closes
+     * at once cost one sync, not one each. */
+    if (c->out_off < c->out.len && !closing_all)
+        store_commit();
     if (!flush_now(c)) {
         finish(c);
         return;
@@ -582,7 +587,11 @@ void conn_batch_end(void)
 
 void conn_close_all(uint8_t reason)
 {
+    /* What was queued before is committed here; what shutting down adds (the
+     * sessions going offline, DISCONNECT 0x8B) acknowledges nothing, and
+     * store_close() commits it once. */
     store_commit();
+    closing_all = true;
     while (conns) {
         struct conn *c = conns;
         if (!c->closing) {
@@ -591,7 +600,6 @@ void conn_close_all(uint8_t reason)
             conn_close(c, "server shutting down");
         }
         if (c->io.fd >= 0) {
-            store_commit();
             flush_now(c);
             finish(c);
         }
