@@ -79,7 +79,7 @@ static void retry_fire(void *arg)
 
 void conn_keep_alive_start(struct conn *c)
 {
-    if (c->keep_alive)
+    if (c->keep_alive && !defect_on(D_KEEP_ALIVE_NOT_ENFORCED))
         ev_timer_start(&c->keep_alive_timer, (uint64_t)c->keep_alive * 1500u);
     else
         ev_timer_stop(&c->keep_alive_timer);
@@ -205,7 +205,8 @@ enum send_result conn_send(struct conn *c, const mqtt_packet *p)
         return SEND_FAILED;
     }
     size_t size = c->out.len - before;
-    if (c->client_max_packet && size > c->client_max_packet) {
+    if (c->client_max_packet && size > c->client_max_packet &&
+        !defect_on(D_MAXIMUM_PACKET_SIZE_IGNORED)) {
         c->out.len = before;
         return SEND_TOO_BIG;
     }
@@ -311,6 +312,8 @@ void conn_protocol_error(struct conn *c, uint8_t reason, const char *why)
 {
     if (c->connected)
         conn_send_disconnect(c, reason);
+    if (c->connected && defect_on(D_ERROR_DISCONNECT_LEFT_OPEN))
+        return;
     conn_close(c, why);
 }
 
@@ -374,7 +377,19 @@ static void refuse_bad_connect(struct conn *c, const uint8_t *buf, size_t len, c
     conn_close(c, why);
 }
 
-static void dispatch(struct conn *c, const uint8_t *buf, size_t len)
+/* The defect reserved-connect-flag-ignored: clears Connect Flags bit 0
+ * before the decoder can refuse it. */
+static void defect_mask_reserved_flag(uint8_t *buf, size_t len)
+{
+    uint32_t hl = 0, rl = 0;
+    if (mqtt_frame(buf, len, &hl, &rl) != MQTT_OK || len - hl < 2)
+        return;
+    size_t nl = (size_t)buf[hl] << 8 | buf[hl + 1];
+    if (len - hl >= 2 + nl + 2)
+        buf[hl + 2 + nl + 1] &= 0xFE;
+}
+
+static void dispatch(struct conn *c, uint8_t *buf, size_t len)
 {
     mqtt_packet p;
     mqtt_error err;
@@ -383,6 +398,8 @@ static void dispatch(struct conn *c, const uint8_t *buf, size_t len)
         conn_close(c, "first packet is not CONNECT");
         return;
     }
+    if (!c->version && defect_on(D_RESERVED_CONNECT_FLAG_IGNORED))
+        defect_mask_reserved_flag(buf, len);
     mqtt_status st = mqtt_decode(buf, len, c->version ? c->version : MQTT_V5, true, &p, &err);
     if (st == MQTT_NOMEM)
         die_oom();

@@ -125,12 +125,15 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     char *id;
     if (cn->client_id.len == 0) {
         /* M3 [MQTT-3.1.3-8]: 3.1.1 needs CleanSession 1 for an empty id. */
-        if (!v5 && !cn->clean_start)
+        if (!v5 && !cn->clean_start && !defect_on(D_V311_EMPTY_ID_CLEAN_SESSION_0_ACCEPTED))
             return refuse(c, 0, MQTT_V311_ID_REJECTED, "empty client id with CleanSession 0");
         if (!cfg.allow_zero_length_client_id)
             return refuse(c, MQTT_RC_CLIENT_ID_NOT_VALID, MQTT_V311_ID_REJECTED,
                           "empty client id not allowed");
-        id = assign_id();
+        if (defect_on(D_EMPTY_CLIENT_ID_SHARED))
+            id = xstrdup(v5 ? "mqspec-assigned-5" : "mqspec-assigned-4");
+        else
+            id = assign_id();
         assigned = true;
     } else {
         id = xstrndup(cn->client_id.data, cn->client_id.len);

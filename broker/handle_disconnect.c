@@ -20,7 +20,8 @@ int handle_disconnect(struct conn *c, mqtt_packet *p)
 {
     struct session *s = c->s;
     if (c->version != MQTT_V5) {
-        will_discard(s);
+        if (!defect_on(D_WILL_ON_NORMAL_DISCONNECT))
+            will_discard(s);
         conn_close(c, "DISCONNECT");
         return -1;
     }

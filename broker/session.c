@@ -160,6 +160,8 @@ void session_detach(struct session *s)
         if (s->expiry != 0 && !defect_on(D_EXPIRE_IMMEDIATELY))
             store_session_offline(s);
     }
+    if (defect_on(D_NO_WILL_ON_NETWORK_DROP))
+        will_discard(s);
     if (s->expiry == 0 || defect_on(D_EXPIRE_IMMEDIATELY)) {
         /* §3.1.2.11.2: 0 (or absent) ends the session with its connection,
          * and with it any Will still waiting for its delay (E-09). */

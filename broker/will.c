@@ -37,6 +37,8 @@ static void publish(struct will *w)
     /* Its Message Expiry counts from publication, not from CONNECT. */
     m->received = ev_now();
     log_info("publishing Will of %s on %s", m->origin ? m->origin : "?", m->topic);
+    if (defect_on(D_WILL_ALWAYS_RETAINED))
+        m->retain = true;
     if (m->retain && !defect_on(D_WILL_RETAIN_IGNORED))
         retain_store(m);
     subs_route(m);
@@ -70,7 +72,9 @@ struct will *will_from_connect(const mqtt_connect *c, const char *client_id)
     if (!c->will)
         return NULL;
     struct will *w = xcalloc(1, sizeof *w);
-    w->m = msg_new(c->will_topic, c->will_payload, c->will_qos, c->will_retain, &c->will_props,
+    mqtt_props none = {0};
+    w->m = msg_new(c->will_topic, c->will_payload, c->will_qos, c->will_retain,
+                   defect_on(D_WILL_PROPERTIES_DROPPED) ? &none : &c->will_props,
                    client_id);
     const mqtt_prop *d = mqtt_props_find(&c->will_props, MQTT_PROP_WILL_DELAY);
     w->delay = d ? d->num : 0;
