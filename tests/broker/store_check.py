@@ -156,7 +156,7 @@ def main():
     pl = [g.payload for g in got]
     ok(pl == ['long'], 'a message whose expiry passed while the broker was down is dropped (%s)' % pl)
     mei = got[0].prop(MEI) if got else None
-    ok(mei is not None and 97 <= mei <= 99, 'the remaining expiry counts the time down (MEI %s of 100)' % mei)
+    ok(mei is not None and 90 <= mei <= 99, 'the remaining expiry counts the time down (MEI %s of 100)' % mei)
     c = Client(b.port)
     c.connect('late', clean=True)
     c.subscribe([('r/#', sub_opts(1))])
@@ -219,7 +219,7 @@ def main():
     c.connect('ws', clean=False, p=[(SEI, 600)])
     pk = c.recv(3)
     dt = time.monotonic() - t0
-    ok(pk is not None and pk.type == PUBLISH and pk.payload == 'late' and 0.7 <= dt <= 2.5,
+    ok(pk is not None and pk.type == PUBLISH and pk.payload == 'late' and 0.5 <= dt <= 3.0,
        'a Will Delay of 1 s counts from the restart: published %.2f s after it' % dt)
     c.disconnect()
     b.stop()
