@@ -479,16 +479,22 @@ void store_restore_finish(void)
     for (struct session *s = session_first(); s && i < n; s = s->next)
         list[i++] = s;
     uint64_t now = store_wall_ms();
+    uint32_t cut = 0;
     for (i = 0; i < n; i++) {
         struct session *s = list[i];
         deliver_connection_lost(s);
         uint64_t elapsed = 0;
-        if (s->offline_wall)
+        if (s->offline_wall) {
             elapsed = now > s->offline_wall ? now - s->offline_wall : 0;
-        else
-            log_info("%s: was connected when the broker stopped: connection lost now", s->id);
+        } else {
+            log_debug("%s: was connected when the broker stopped: connection lost now", s->id);
+            cut++;
+        }
         s->offline_wall = now - elapsed;
         session_resume_expiry(s, elapsed);
     }
+    if (cut)
+        log_info("store: %u sessions were connected when the broker stopped: their connections "
+                 "count as lost now (Will, expiry)", cut);
     free(list);
 }
