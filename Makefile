@@ -144,7 +144,12 @@ BENCH_OBJ   := $(call obj,$(BENCH_SRC))
 $(BUILD)/mqspec-bench: $(BENCH_OBJ) $(BUILD)/obj/harness/loop.o $(MQTT_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS)
 
-.PHONY: bench-broker
+.PHONY: bench-broker bench
 bench-broker: $(BUILD)/mqspec-bench $(BUILD)/mqspec-broker
 	BUILD=$(BUILD) bench/run.sh
+
+# `make bench` prints figures too: the whole suite against the bundled broker,
+# serial and parallel, beside its longest scenario (bench/suite.sh).
+bench: deps all
+	BUILD=$(BUILD) bench/suite.sh
 # ---- end of benchmark ---------------------------------------------------------

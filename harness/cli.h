@@ -9,6 +9,7 @@ int cmd_check(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_report(int argc, char **argv);   /* reports from saved JSON, the matrix */
 int cmd_coverage(int argc, char **argv); /* statements against scenarios (spec/statements.yaml) */
+int cmd_soak(int argc, char **argv);     /* persistent sessions through repeated cycles (soak.h) */
 
 /* The directory of bundled scenarios, found next to the binary
  * (BIN/../scenarios, BIN/../share/mqspec/scenarios) or MQSPEC_SCENARIOS. */

@@ -20,6 +20,8 @@ static void usage(FILE *f)
           "  list    print each scenario's id, title and statements\n"
           "  coverage  which normative statements the scenarios test (spec/statements.yaml)\n"
           "  report  HTML / Markdown / JUnit from saved JSON results; the matrix of several\n"
+          "  soak    thousands of persistent sessions through disconnect / publish / resume\n"
+          "          cycles: nothing lost, QoS 2 exactly once, order kept\n"
           "\n"
           "  mqspec COMMAND --help   options of one command\n"
           "  mqspec --version\n",
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "coverage"))
         return cmd_coverage(argc - 1, argv + 1);
+    if (!strcmp(cmd, "soak"))
+        return cmd_soak(argc - 1, argv + 1);
     fprintf(stderr, "mqspec: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
