@@ -51,6 +51,8 @@ static void soak_usage(FILE *f)
           "  --connections N     subscriber connections open at once (default 500)\n"
           "  --no-drop           do not cut sessions off half way through their queue\n"
           "  --deadline S        give up after S seconds (default 600)\n"
+          "  --idle-ms T         a resumed session that receives nothing for T ms gives up\n"
+          "                      on the cycle; what it missed counts as lost (default 5000)\n"
           "  --broker-log FILE   where the bundled broker's log goes (default: discarded)\n"
           "\n"
           "exit status: 0 nothing lost, duplicated at QoS 2, out of order or in error;\n"
@@ -260,10 +262,10 @@ int cmd_soak(int argc, char **argv)
     soak_params p = {
         .protocol = MQTT_V5, .sessions = 1000, .cycles = 5, .messages = 10, .qos = 3,
         .publishers = 4, .window = 100, .connections = 500, .pending = 64, .drop = true,
-        .deadline_s = 600,
+        .deadline_s = 600, .idle_ms = 5000,
     };
     const char *broker = NULL, *broker_log = NULL;
-    uint32_t deadline = 600;
+    uint32_t deadline = 600, idle = 5000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -294,6 +296,8 @@ int cmd_soak(int argc, char **argv)
             bad = number(a, v, 1, 1000000, &p.connections);
         } else if (!strcmp(a, "--deadline")) {
             bad = number(a, v, 1, 86400, &deadline);
+        } else if (!strcmp(a, "--idle-ms")) {
+            bad = number(a, v, 100, 600000, &idle);
         } else if (!strcmp(a, "--no-drop")) {
             p.drop = false;
             continue;
@@ -324,6 +328,7 @@ int cmd_soak(int argc, char **argv)
         i++;
     }
     p.deadline_s = (int)deadline;
+    p.idle_ms = (int)idle;
     uint64_t nbits = (uint64_t)p.cycles * p.messages;
     if (nbits > 10000000ull || nbits * p.sessions > 4000000000ull) {
         fprintf(stderr, "mqspec soak: --cycles x --messages x --sessions is too large\n");

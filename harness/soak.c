@@ -41,7 +41,6 @@
 #define TICK_MS 250
 #define CONNACK_TIMEOUT_MS 10000
 #define CLOSE_TIMEOUT_MS 5000
-#define STALL_MS 5000            /* a draining session that gets nothing for this long gives up */
 #define MAX_RECONNECTS 3         /* per session and cycle, after an unexpected close */
 
 typedef struct soak soak_t;
@@ -344,6 +343,10 @@ static size_t consume(sk_conn *c, const uint8_t *buf, size_t len)
 
 static int keep_rest(sk_conn *c, const uint8_t *src, size_t n)
 {
+    if (n == 0) {
+        c->inlen = 0;
+        return 0;
+    }
     if (n > c->incap) {
         size_t cap = n < 4096 ? 4096 : n * 2;
         uint8_t *in = realloc(c->in, cap);
@@ -1001,13 +1004,13 @@ static void on_tick(loop_t *loop, void *ud)
                 note_error(k, "session %s: no SUBACK within %d s", s->id, CONNACK_TIMEOUT_MS / 1000);
                 s->st = SS_CLOSING;
                 session_offline(k, s);
-            } else if (s->st == SS_DRAINING && idle > STALL_MS) {
+            } else if (s->st == SS_DRAINING && idle > k->p->idle_ms) {
                 /* What did not come is counted lost at the end, unless a
                  * later cycle brings it. */
                 k->stalled++;
-                note_error(k, "session %s: nothing for %d s with %u of %u messages of cycle %u and %u "
+                note_error(k, "session %s: nothing for %.1f s with %u of %u messages of cycle %u and %u "
                               "PUBREL awaited",
-                           s->id, STALL_MS / 1000, s->got, k->p->messages, k->cycle, s->n_rel);
+                           s->id, k->p->idle_ms / 1000.0, s->got, k->p->messages, k->cycle, s->n_rel);
                 session_leave(k, s);
             } else if (s->st == SS_CLOSING && idle > CLOSE_TIMEOUT_MS) {
                 session_offline(k, s);

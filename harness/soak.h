@@ -37,6 +37,7 @@ typedef struct soak_params {
     uint32_t pending;           /* of which between connect() and CONNACK */
     bool drop;                  /* cut each session off half way through its queue */
     int deadline_s;             /* for the whole soak */
+    int idle_ms;                /* a draining session that gets nothing for this long gives up */
     const char *prefix;         /* run prefix: client ids and topics */
     bool tty;                   /* progress with \r on one line */
     FILE *progress;             /* stderr */

@@ -34,6 +34,12 @@ BROKER=$B/mqspec-broker tests/broker-store.t >"$tmp/store.tap" 2>&1; rc=$?
 ok $rc "tests/broker-store.t passes against the instrumented broker, no sanitizer report (exit $rc)"
 grep '^not ok' "$tmp/store.tap" | head -3 | sed 's/^/# /'
 
+$B/mqspec soak --sessions 200 --cycles 2 --broker-log "$tmp/soak-broker.log" >"$tmp/soak.out" 2>"$tmp/soak.err"; rc=$?
+ok $rc "a small soak (200 sessions, 2 cycles) passes against the instrumented bundled broker (exit $rc)"
+! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' "$tmp/soak.err" "$tmp/soak-broker.log"
+ok $? "no sanitizer report from mqspec soak or mqspec-broker"
+grep -hE 'ERROR: (Address|Leak)Sanitizer|runtime error|SUMMARY' "$tmp/soak.err" "$tmp/soak-broker.log" | head -5 | sed 's/^/# /'
+
 port=$(ci/brokers/mosquitto start "$tmp/mosq")
 $B/mqspec run -j 8 --broker "mqtt://127.0.0.1:$port" scenarios >"$tmp/mosq.tap" 2>"$tmp/mosq.err"; rc=$?
 [ $rc = 0 ] || [ $rc = 1 ]; ok $? "the suite runs to its end against mosquitto (exit $rc)"
