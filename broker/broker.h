@@ -312,6 +312,7 @@ struct conn {
     bool read_shut;                     /* EOF seen while closing */
     bool write_shut;
     bool overflow;                      /* output over the limit: close at batch end */
+    bool starved;                       /* --defect flood-starves-clients: reads paused */
     struct session *s;
     mqtt_buf in;
     mqtt_buf out;

@@ -122,6 +122,7 @@ struct conn *conn_accept(int fd, const char *peer, bool tls)
         close(fd);
         return NULL;
     }
+
     struct conn *c = xcalloc(1, sizeof *c);
     c->io.fd = fd;
     c->io.mask = -1;
@@ -163,9 +164,18 @@ uint32_t conn_count(void)
 
 /* ---- output ---- */
 
+/* --defect flood-starves-clients: are 64 connections waiting for CONNECT? */
+static bool flood_starving(void)
+{
+    uint32_t waiting = 0;
+    for (struct conn *o = conns; o && waiting < 64; o = o->next)
+        waiting += !o->connected && !o->closing;
+    return waiting >= 64;
+}
+
 static void set_mask(struct conn *c)
 {
-    int mask = EV_READ;
+    int mask = c->starved ? 0 : EV_READ;
     if (c->out_off < c->out.len || c->tls_want_write)
         mask |= EV_WRITE;
     if (mask != c->io.mask)
@@ -264,6 +274,12 @@ static void finish(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     nconns--;
+    if (defect_on(D_FLOOD_STARVES_CLIENTS) && !flood_starving())
+        for (struct conn *o = conns; o; o = o->next)
+            if (o->starved) {
+                o->starved = false;
+                set_mask(o);
+            }
     c->dead_next = dead_list;
     dead_list = c;
 }
@@ -408,6 +424,10 @@ static void dispatch(struct conn *c, uint8_t *buf, size_t len)
             refuse_bad_connect(c, buf, len, &err);
             return;
         }
+        if (defect_on(D_MALFORMED_PACKET_SKIPPED)) {
+            log_debug("%s: skipped a bad packet: %s", conn_name(c), err.why);
+            return;
+        }
         uint8_t reason = err.reason >= 0x80 ? err.reason
                          : st == MQTT_MALFORMED ? MQTT_RC_MALFORMED : MQTT_RC_PROTOCOL_ERROR;
         char why[200];
@@ -468,11 +488,13 @@ static void process(struct conn *c)
         if (st == MQTT_INCOMPLETE)
             break;
         if (st != MQTT_OK) {
+            if (defect_on(D_REMAINING_LENGTH_UNBOUNDED))
+                break;
             conn_protocol_error(c, MQTT_RC_MALFORMED, "malformed Remaining Length");
             return;
         }
         size_t total = (size_t)hl + rl;
-        if (total > cfg.max_packet_size) {
+        if (total > cfg.max_packet_size && !defect_on(D_IGNORE_MAX_PACKET_SIZE)) {
             conn_protocol_error(c, MQTT_RC_PACKET_TOO_LARGE, "packet larger than max_packet_size");
             return;
         }
@@ -485,6 +507,10 @@ static void process(struct conn *c)
         return;
     memmove(c->in.data, c->in.data + off, c->in.len - off);
     c->in.len -= off;
+    if (defect_on(D_PARTIAL_PACKET_DROPPED))
+        c->in.len = 0;
+    if (defect_on(D_PARTIAL_PACKET_STOPS_KEEP_ALIVE) && c->connected && c->in.len)
+        ev_timer_stop(&c->keep_alive_timer);
 }
 
 static void on_readable(struct conn *c)
@@ -532,6 +558,12 @@ static void io_cb(struct ev_io *io, int events)
         if (c->io.fd >= 0 && (events & EV_READ))
             drain(c);
         return;
+    }
+    if (defect_on(D_FLOOD_STARVES_CLIENTS) && c->connected && (events & EV_READ) &&
+        flood_starving()) {
+        c->starved = true;      /* until a waiting connection goes: finish() */
+        set_mask(c);
+        events &= ~EV_READ;
     }
     bool resume_read = false;
     if (events & EV_WRITE) {

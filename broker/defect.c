@@ -96,6 +96,18 @@ static const struct {
         "the Will is discarded when the connection ends, so it is never published"},
     [D_WILL_PROPERTIES_DROPPED] = {"will-properties-dropped",
         "the Will's properties (User Properties among them) are not kept with it"},
+    [D_REMAINING_LENGTH_UNBOUNDED] = {"remaining-length-unbounded",
+        "a Remaining Length longer than four bytes is not refused: the broker waits for its end"},
+    [D_MALFORMED_PACKET_SKIPPED] = {"malformed-packet-skipped",
+        "a malformed packet after CONNECT is skipped and the connection kept open"},
+    [D_PARTIAL_PACKET_DROPPED] = {"partial-packet-dropped",
+        "bytes of an incomplete packet left at the end of a read are thrown away"},
+    [D_PARTIAL_PACKET_STOPS_KEEP_ALIVE] = {"partial-packet-stops-keep-alive",
+        "Keep Alive is not enforced while a packet is incomplete: a client that stalls mid-packet stays"},
+    [D_IGNORE_MAX_PACKET_SIZE] = {"ignore-max-packet-size",
+        "a packet bigger than max_packet_size is buffered and processed, not refused"},
+    [D_FLOOD_STARVES_CLIENTS] = {"flood-starves-clients",
+        "while 64 connections wait for their CONNECT, nothing is read from connected clients"},
 };
 
 static bool on[D_COUNT];

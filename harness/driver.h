@@ -105,6 +105,9 @@ typedef struct trace_line {
 typedef struct conn_sink {
     void (*observe)(void *ud, obs_t *obs);          /* takes ownership of obs */
     void (*trace)(void *ud, const trace_line *line);
+    /* Optional: the connection is up (TCP, and TLS when asked for) and the
+     * CONNECT, if any, is on its way. Called once, by drivers that can tell. */
+    void (*opened)(void *ud);
     void *ud;
 } conn_sink;
 

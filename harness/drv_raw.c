@@ -684,6 +684,11 @@ static void become_open(conn_t *c)
     }
     if (c->st == CS_OPEN && !c->freed)
         flush(c);
+    if (c->st == CS_OPEN && !c->freed && c->sink.opened) {
+        c->depth++;
+        c->sink.opened(c->sink.ud);
+        c->depth--;
+    }
 }
 
 static void tls_step(conn_t *c)

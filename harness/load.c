@@ -194,7 +194,8 @@ static void get_requires(lctx *c, const ynode *v, unsigned *out)
         if (!bit)
             lerr(c, v->items[i], "requires: unknown feature '%.40s'; known: mqtt5, mqtt311, qos1, "
                                  "qos2, retain, wildcard_subscriptions, shared_subscriptions, "
-                                 "subscription_identifiers, topic_aliases, second_user",
+                                 "subscription_identifiers, topic_aliases, second_user, "
+                                 "maximum_packet_size",
                  names[i]);
         *out |= bit;
         free(names[i]);

@@ -26,6 +26,12 @@
 #define LOAD_MAX_ERRORS  100
 #define LOAD_MAX_STEPS   5000
 #define LOAD_MAX_CLIENTS 256
+/* Connections one scenario may hold with `flood` steps, all of them together:
+ * enough to be a flood for a test broker, few enough for the file descriptor
+ * limits of the harness and the broker (1024 by default) under `-j`. */
+#define LOAD_MAX_FLOOD   256
+/* A paced `send` (chunk + pause) lasts at most this long. */
+#define LOAD_MAX_PACED_MS 60000
 
 typedef enum ynode_type { YN_SCALAR, YN_SEQ, YN_MAP } ynode_type;
 
@@ -54,6 +60,7 @@ typedef struct lctx {
     size_t n_marks;
     const char **saved;
     size_t n_saved;
+    uint32_t flood_total;   /* connections asked for by the flood steps so far */
 } lctx;
 
 #if defined(__GNUC__)

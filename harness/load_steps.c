@@ -48,6 +48,7 @@ static const char *cap_why(unsigned cap)
     case CAP_SECOND_CONNECT: return "a second CONNECT";
     case CAP_TOPIC_ALIAS: return "publishing with a topic alias";
     case CAP_MIXED_SUBSCRIBE: return "one SUBSCRIBE with different QoS or options per filter";
+    case CAP_FLOOD: return "a flood of connections";
     default: return "this step";
     }
 }
@@ -418,12 +419,57 @@ static void parse_ack(lctx *c, step_t *st, int ci, const char *action, const yno
 
 static void parse_send(lctx *c, step_t *st, int ci, const ynode *key, const ynode *a)
 {
-    static const char *const keys[] = {"hex", COMMON, NULL};
+    static const char *const keys[] = {"hex", "chunk", "pause", COMMON, NULL};
+    send_args *sa = &st->u.send;
     map_check_keys(c, a, "send", keys);
     ld_need(c, ci, CAP_RAW_BYTES, key);
     const ynode *v = map_require(c, a, "send", "hex");
-    if (v)
-        get_hex(c, v, "hex", &st->u.send.bytes, &st->u.send.len);
+    if (v && get_hex(c, v, "hex", &sa->bytes, &sa->len) != 0)
+        return;
+    const ynode *ch = map_get(a, "chunk"), *pa = map_get(a, "pause");
+    if (!ch && !pa)
+        return;
+    /* Separate writes without a pause would reach the broker as one: pacing
+     * needs both, and a pause of its own must be long enough to be seen. */
+    if (!ch || !pa) {
+        lerr(c, ch ? map_key(a, "chunk") : map_key(a, "pause"),
+             "send: chunk and pause go together (e.g. {chunk: 1, pause: 100ms})");
+        return;
+    }
+    if (get_u32(c, ch, "chunk", 1, 0xFFFFFFFFu, &sa->chunk) != 0 ||
+        get_duration_literal(c, pa, "pause", false, &sa->pause_ms) != 0)
+        return;
+    if (sa->pause_ms < 1) {
+        lerr(c, pa, "pause must be at least 1ms");
+        return;
+    }
+    if (!sa->len)
+        return;
+    uint64_t writes = (sa->len + sa->chunk - 1) / sa->chunk;
+    uint64_t total = (writes - 1) * (uint64_t)sa->pause_ms;
+    if (total > LOAD_MAX_PACED_MS)
+        lerr(c, pa, "send: %llu writes %lld ms apart take %llu ms, more than the %d ms a paced "
+                    "send may last (use a larger chunk or a shorter pause)",
+             (unsigned long long)writes, (long long)sa->pause_ms, (unsigned long long)total,
+             LOAD_MAX_PACED_MS);
+}
+
+static void parse_flood(lctx *c, step_t *st, int ci, const ynode *key, const ynode *a)
+{
+    static const char *const keys[] = {"connections", "connect", COMMON, NULL};
+    flood_args *fa = &st->u.flood;
+    map_check_keys(c, a, "flood", keys);
+    ld_need(c, ci, CAP_FLOOD, key);
+    const ynode *v = map_require(c, a, "flood", "connections");
+    if (v && get_u32(c, v, "connections", 1, LOAD_MAX_FLOOD, &fa->connections) == 0) {
+        c->flood_total += fa->connections;
+        if (c->flood_total > LOAD_MAX_FLOOD)
+            lerr(c, v, "flood: the flood steps of a scenario hold %u connections together, "
+                       "more than %d",
+                 c->flood_total, LOAD_MAX_FLOOD);
+    }
+    if ((v = map_get(a, "connect")))
+        get_bool(c, v, "connect", &fa->connect);
 }
 
 static void parse_wait(lctx *c, step_t *st, const ynode *a)
@@ -462,7 +508,7 @@ static void parse_wait(lctx *c, step_t *st, const ynode *a)
 
 static const char *const actions[] = {"connect", "subscribe", "unsubscribe", "publish",
                                       "disconnect", "drop", "puback", "pubrec", "pubrel",
-                                      "pubcomp", "send", "expect", "open", NULL};
+                                      "pubcomp", "send", "expect", "open", "flood", NULL};
 
 static void parse_step(lctx *c, step_t *st, const ynode *item)
 {
@@ -498,7 +544,7 @@ static void parse_step(lctx *c, step_t *st, const ynode *item)
         ai++;
     if (!actions[ai]) {
         lerr(c, key, "unknown action '%.60s' (actions: connect, subscribe, unsubscribe, publish, "
-                     "disconnect, drop, puback, pubrec, pubrel, pubcomp, send, expect, open)",
+                     "disconnect, drop, puback, pubrec, pubrel, pubcomp, send, expect, open, flood)",
              action);
         return;
     }
@@ -524,6 +570,7 @@ static void parse_step(lctx *c, step_t *st, const ynode *item)
         ld_need(c, ci, CAP_RAW_BYTES, key);
         break;
     }
+    case 13: st->kind = ST_FLOOD; parse_flood(c, st, ci, key, args); break;
     default: st->kind = ST_EXPECT; ld_expect(c, st, ci, args); break;
     }
 }

@@ -543,6 +543,7 @@ const char *cap_name(unsigned cap_bit)
     case CAP_NO_AUTO_RESEND: return "no_auto_resend";
     case CAP_MIXED_SUBSCRIBE: return "mixed_subscribe";
     case CAP_EMPTY_CLIENT_ID: return "empty_client_id";
+    case CAP_FLOOD: return "flood";
     default: return "?";
     }
 }

@@ -161,7 +161,8 @@ void scenario_free(scenario_t *s)
 const char *step_kind_name(step_kind k)
 {
     static const char *const names[] = {"connect", "subscribe", "unsubscribe", "publish",
-                                        "disconnect", "drop", "ack", "send", "wait", "expect", "open"};
+                                        "disconnect", "drop", "ack", "send", "wait", "expect", "open",
+                                        "flood"};
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 
@@ -198,6 +199,7 @@ static const struct {
     {FEAT_SUB_ID, "subscription_identifiers", "subscription identifiers"},
     {FEAT_TOPIC_ALIAS, "topic_aliases", "topic aliases"},
     {FEAT_SECOND_USER, "second_user", "a second user's credentials"},
+    {FEAT_MAX_PACKET_SIZE, "maximum_packet_size", "an announced Maximum Packet Size"},
 };
 
 const char *feature_name(unsigned one_feature)

@@ -47,7 +47,8 @@ enum cap {
     CAP_NO_AUTO_RESEND = 1u << 9, /* never resend our own in-flight messages on reconnect */
     CAP_MIXED_SUBSCRIBE = 1u << 10, /* one SUBSCRIBE whose entries have different QoS / options */
     CAP_EMPTY_CLIENT_ID = 1u << 11, /* send a zero-length client id as it is (any protocol, any Clean Start) */
-    CAP__ALL          = (1u << 12) - 1
+    CAP_FLOOD         = 1u << 12, /* open many connections at once, with or without CONNECT, and hold them */
+    CAP__ALL          = (1u << 13) - 1
 };
 
 /* Broker features a scenario relies on. The loader derives most of them from
@@ -67,7 +68,8 @@ enum feature {
     /* Not the broker's but the run's: credentials of a second user
      * (--username2/--password2, or the bundled broker's own). */
     FEAT_SECOND_USER  = 1u << 9,
-    FEAT__ALL         = (1u << 10) - 1
+    FEAT_MAX_PACKET_SIZE = 1u << 10, /* the server announces a Maximum Packet Size (5.0 CONNACK) */
+    FEAT__ALL         = (1u << 11) - 1
 };
 /* "shared subscriptions", for skip reasons; NULL for an unknown bit. */
 const char *feature_name(unsigned one_feature);
@@ -216,7 +218,15 @@ typedef struct ack_args {
 typedef struct send_args {
     uint8_t *bytes;                 /* raw bytes, from `hex:` */
     size_t len;
+    uint32_t chunk;                 /* 0: one write; else writes of this many bytes ... */
+    int64_t pause_ms;               /* ... with this pause between them (a slow client) */
 } send_args;
+
+/* Many connections at once, held until the scenario ends (raw). */
+typedef struct flood_args {
+    uint32_t connections;           /* 1 .. LOAD_MAX_FLOOD */
+    bool connect;                   /* send a CONNECT on each (Clean Start 1, own client ids) */
+} flood_args;
 
 /* ---- expectations ----------------------------------------------------- */
 
@@ -323,7 +333,8 @@ typedef struct expect_args {
 typedef enum step_kind {
     ST_CONNECT, ST_SUBSCRIBE, ST_UNSUBSCRIBE, ST_PUBLISH, ST_DISCONNECT, ST_DROP,
     ST_ACK, ST_SEND, ST_WAIT, ST_EXPECT,
-    ST_OPEN             /* raw: open the network connection only; the CONNECT is the scenario's to send */
+    ST_OPEN,            /* raw: open the network connection only; the CONNECT is the scenario's to send */
+    ST_FLOOD            /* raw: open many connections at once and hold them */
 } step_kind;
 
 typedef struct step {
@@ -343,6 +354,7 @@ typedef struct step {
         drop_args drop;
         ack_args ack;
         send_args send;
+        flood_args flood;
         duration_t wait;
         expect_args expect;
     } u;

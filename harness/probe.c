@@ -143,6 +143,8 @@ int broker_probe(const target_t *target, const char *username, const char *passw
         const mqtt_prop *ta = mqtt_props_find(pp, MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
         if (!ta || ta->num == 0)
             caps->offered &= ~FEAT_TOPIC_ALIAS;
+        if (!mqtt_props_find(pp, MQTT_PROP_MAXIMUM_PACKET_SIZE))
+            caps->offered &= ~FEAT_MAX_PACKET_SIZE;
         mqtt_describe(&p5.keep->pkt, caps->announced, sizeof caps->announced);
     } else if (p5.keep) {
         snprintf(caps->v5_refused, sizeof caps->v5_refused, "CONNACK 0x%02X (%s)", p5.reason,

@@ -33,6 +33,8 @@ static void fill_result_header(scenario_result *r, const scenario_t *sc);
 static void remember_retained(sc_run *sr, const char *topic);
 static void scenario_end(sc_run *sr);
 static bool refused_requeue(sc_run *sr, client_rt *c, const obs_t *o, int *pending);
+static void paced_write(sc_run *sr);
+static bool flood_check(sc_run *sr, client_rt *c);
 
 /* ---- small helpers shared with expect.c ---------------------------------- */
 
@@ -531,6 +533,19 @@ static void on_step_timer(loop_t *loop, void *ud)
     case WF_CLOSED:
         step_error(sr, "the connection did not close within %d s", ACTION_TIMEOUT_MS / 1000);
         break;
+    case WF_PACED:
+        paced_write(sr);
+        break;
+    case WF_FLOOD: {
+        client_rt *c = &sr->clients[st->client];
+        size_t settled = 0, n = c->n_flood - c->flood_first;
+        for (size_t i = c->flood_first; i < c->n_flood; i++)
+            settled += c->flood[i]->settled;
+        step_error(sr, "flood: %zu of %zu connections were %s within %d s", settled, n,
+                   st->u.flood.connect ? "answered or closed" : "opened or closed",
+                   CONNECT_TIMEOUT_MS / 1000);
+        break;
+    }
     case WF_NONE:
         break;
     }
@@ -549,6 +564,24 @@ static void check_action_wait(sc_run *sr, client_rt *c)
     const step_t *st = cur_step(sr);
     if (!st || st->client != c->index)
         return;
+    if (sr->waiting == WF_PACED) {
+        /* Closed by the broker half way: the expectation that follows judges
+         * the close, so the observation stays in the inbox. */
+        if (!c->open) {
+            char note[160];
+            snprintf(note, sizeof note, "paced send stopped: the connection closed after %zu of "
+                                        "%zu bytes", sr->paced_off, st->u.send.len);
+            trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = note};
+            on_trace(c, &t);
+            step_done(sr);
+        }
+        return;
+    }
+    if (sr->waiting == WF_FLOOD) {
+        if (flood_check(sr, c))
+            step_done(sr);
+        return;
+    }
     inbox_t *in = &c->inbox;
     for (size_t i = 0; i < in->n; i++) {
         if (in->taken[i])
@@ -1086,10 +1119,195 @@ static void do_ack(sc_run *sr, const step_t *st, client_rt *c)
 static void do_send_bytes(sc_run *sr, const step_t *st, client_rt *c)
 {
     char err[256] = "";
+    if (st->u.send.chunk) {
+        sr->paced_off = 0;
+        paced_write(sr);
+        return;
+    }
     if (c->drv->send_bytes(c->conn, st->u.send.bytes, st->u.send.len, err, sizeof err) != 0)
         step_error(sr, "could not send bytes: %s", err);
     else
         step_done(sr);
+}
+
+/* A slow client: one chunk now, the next after the pause. The step ends with
+ * the last chunk, or early when the broker closes the connection. */
+static void paced_write(sc_run *sr)
+{
+    const step_t *st = cur_step(sr);
+    client_rt *c = &sr->clients[st->client];
+    const send_args *a = &st->u.send;
+    sr->waiting = WF_NONE;
+    if (!c->open || !c->conn) {
+        sr->waiting = WF_PACED;
+        check_action_wait(sr, c);
+        return;
+    }
+    size_t n = a->len - sr->paced_off;
+    if (n > a->chunk)
+        n = a->chunk;
+    char err[256] = "";
+    if (c->drv->send_bytes(c->conn, a->bytes + sr->paced_off, n, err, sizeof err) != 0) {
+        step_error(sr, "could not send bytes: %s", err);
+        return;
+    }
+    sr->paced_off += n;
+    if (sr->paced_off >= a->len)
+        step_done(sr);
+    else
+        wait_until(sr, WF_PACED, loop_now_ms() + a->pause_ms);
+}
+
+/* ---- flood ------------------------------------------------------------------ */
+
+/* Is every connection of the current flood step settled? */
+static bool flood_check(sc_run *sr, client_rt *c)
+{
+    for (size_t i = c->flood_first; i < c->n_flood; i++)
+        if (!c->flood[i]->settled)
+            return false;
+    size_t opened = 0, closed = 0, accepted = 0, refused = 0, n = c->n_flood - c->flood_first;
+    for (size_t i = c->flood_first; i < c->n_flood; i++) {
+        const flood_conn *f = c->flood[i];
+        opened += f->opened;
+        closed += f->closed;
+        accepted += f->connacked && f->reason == 0;
+        refused += f->connacked && f->reason != 0;
+    }
+    char note[300];
+    if (cur_step(sr)->u.flood.connect)
+        snprintf(note, sizeof note, "flood: %zu connections with CONNECT: %zu opened, %zu CONNACK "
+                                    "accepting, %zu CONNACK refusing, %zu closed by the broker",
+                 n, opened, accepted, refused, closed);
+    else
+        snprintf(note, sizeof note, "flood: %zu connections without CONNECT: %zu opened, %zu "
+                                    "closed by the broker",
+                 n, opened, closed);
+    trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = note};
+    on_trace(c, &t);
+    sr_note(sr, "step %zu: %s", sr->step + 1, note);
+    return true;
+}
+
+static void flood_settle(flood_conn *f)
+{
+    client_rt *c = f->owner;
+    sc_run *sr = c->sr;
+    if (f->settled)
+        return;
+    f->settled = true;
+    const step_t *st = cur_step(sr);
+    if (sr->phase == PH_STEPS && sr->waiting == WF_FLOOD && st && st->client == c->index)
+        advance(sr);
+}
+
+static void flood_observe(void *ud, obs_t *o)
+{
+    flood_conn *f = ud;
+    bool connect = false;
+    if (o->kind == OBS_CLOSED) {
+        f->closed = true;
+    } else if (o->kind == OBS_PACKET && o->pkt.type == MQTT_CONNACK) {
+        f->connacked = true;
+        f->reason = o->pkt.u.connack.reason;
+        connect = true;
+    }
+    obs_free(o);
+    /* Without CONNECT a connection is settled once open; with it, once answered. */
+    if (f->closed || connect)
+        flood_settle(f);
+}
+
+static void flood_opened(void *ud)
+{
+    flood_conn *f = ud;
+    f->opened = true;
+    if (!f->with_connect)
+        flood_settle(f);
+}
+
+static void flood_trace(void *ud, const trace_line *t)
+{
+    flood_conn *f = ud;
+    if (f->traced)
+        on_trace(f->owner, t);
+}
+
+static void free_flood(client_rt *c)
+{
+    for (size_t i = 0; i < c->n_flood; i++) {
+        c->drv->free(c->flood[i]->conn);
+        free(c->flood[i]);
+    }
+    free(c->flood);
+    c->flood = NULL;
+    c->n_flood = c->flood_first = 0;
+}
+
+/* Opens the connections of a flood step; the step waits until each is open
+ * (or answered, with CONNECT) or closed. Only the first one is traced. */
+static void do_flood(sc_run *sr, const step_t *st, client_rt *c)
+{
+    const flood_args *a = &st->u.flood;
+    flood_conn **arr = realloc(c->flood, (c->n_flood + a->connections) * sizeof *arr);
+    if (!arr) {
+        step_error(sr, "out of memory");
+        return;
+    }
+    c->flood = arr;
+    c->flood_first = c->n_flood;
+    const run_options *opt = sr->run->opt;
+    const char *user = first_of(NULL, c->def->username, opt->username);
+    const char *pass = first_of(NULL, c->def->password, opt->password);
+    for (uint32_t k = 0; k < a->connections; k++) {
+        flood_conn *f = calloc(1, sizeof *f);
+        if (!f) {
+            step_error(sr, "out of memory");
+            return;
+        }
+        f->owner = c;
+        f->traced = k == 0;
+        f->with_connect = a->connect;
+        /* Client ids of its own: the client's, cut to 19 characters, then 'f'
+         * and the connection's number in base 36 (at most 23, alphanumeric). */
+        size_t number = c->n_flood;
+        char id[24];
+        snprintf(id, sizeof id, "%.19sf%c%c%c", c->client_id, "0123456789abcdefghijklmnopqrstuvwxyz"[number / 1296 % 36],
+                 "0123456789abcdefghijklmnopqrstuvwxyz"[number / 36 % 36],
+                 "0123456789abcdefghijklmnopqrstuvwxyz"[number % 36]);
+        conn_params params = {
+            .target = &opt->target,
+            .protocol = c->def->protocol,
+            .auto_ack = true,
+            .deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS,
+            .no_connect = !a->connect,
+        };
+        mqtt_connect *m = &params.connect;
+        m->protocol_name = mqtt_str("MQTT");
+        m->protocol_level = c->def->protocol;
+        m->clean_start = true;
+        m->keep_alive = 60;
+        m->client_id = mqtt_str(id);
+        if (user) {
+            m->has_username = true;
+            m->username = mqtt_str(user);
+        }
+        if (pass) {
+            m->has_password = true;
+            m->password = mqtt_str(pass);
+        }
+        conn_sink sink = {.observe = flood_observe, .trace = flood_trace, .opened = flood_opened,
+                          .ud = f};
+        char err[256] = "";
+        c->flood[c->n_flood++] = f;
+        f->conn = c->drv->open(sr->run->loop, &params, sink, err, sizeof err);
+        if (!f->conn) {
+            step_error(sr, "flood: could not start connection %u: %s", k + 1, err);
+            return;
+        }
+    }
+    wait_until(sr, WF_FLOOD, loop_now_ms() + CONNECT_TIMEOUT_MS);
+    check_action_wait(sr, c);
 }
 
 static void begin_expect(sc_run *sr, const step_t *st)
@@ -1158,6 +1376,9 @@ static void begin_step(sc_run *sr)
     case ST_SEND:
         if (need_open(sr, c))
             do_send_bytes(sr, st, c);
+        break;
+    case ST_FLOOD:
+        do_flood(sr, st, c);
         break;
     case ST_WAIT:
         wait_until(sr, WF_TIMER, sr->step_started + duration_ms(sr, &st->u.wait));
@@ -1252,8 +1473,10 @@ static step_t *cleanup_push(sc_run *sr, step_kind kind, int client)
  * set is deleted (an empty retained PUBLISH). */
 static void start_cleanup(sc_run *sr)
 {
-    for (size_t i = 0; i < sr->n_clients; i++)
+    for (size_t i = 0; i < sr->n_clients; i++) {
         free_connection(&sr->clients[i]);
+        free_flood(&sr->clients[i]);
+    }
     sr->phase = PH_CLEANUP;
     sr->stopped = false;
     if (sr->n_clients > 0) {
@@ -1332,6 +1555,7 @@ static void sc_run_free(sc_run *sr)
     for (size_t i = 0; i < sr->n_clients; i++) {
         client_rt *c = &sr->clients[i];
         free_connection(c);
+        free_flood(c);
         free(c->client_id);
     }
     free(sr->clients);
@@ -1349,7 +1573,12 @@ static bool queue_push(run_state *rs, pending_t p, bool front);
 
 static size_t conns_of(const scenario_t *sc)
 {
-    return sc->n_clients ? sc->n_clients : 1;
+    size_t n = sc->n_clients ? sc->n_clients : 1;
+    /* The connections a flood holds count against the budget like clients. */
+    for (size_t i = 0; i < sc->n_steps; i++)
+        if (sc->steps[i].kind == ST_FLOOD)
+            n += sc->steps[i].u.flood.connections;
+    return n;
 }
 
 /* Teardown happens from a timer so that no driver is freed inside its own callback. */

@@ -24,6 +24,18 @@ typedef struct inbox {
     size_t n, cap;
 } inbox_t;
 
+/* One connection of a `flood` step. Each is its own allocation: the driver
+ * holds a pointer to it as the sink's ud. */
+typedef struct flood_conn {
+    struct client_rt *owner;
+    conn_t *conn;
+    bool traced;                /* its lines go to the trace (the first of each step) */
+    bool with_connect;          /* a CONNECT was sent on it */
+    bool settled;               /* opened (no CONNECT), answered (CONNECT), or closed */
+    bool opened, closed, connacked;
+    uint8_t reason;             /* of the CONNACK */
+} flood_conn;
+
 typedef struct client_rt {
     sc_run *sr;
     int index;
@@ -54,6 +66,10 @@ typedef struct client_rt {
      * driver encodes CONNECT only once TCP is up). */
     mqtt_props connect_props;
     mqtt_props will_props;
+    /* Connections opened by flood steps, held until the scenario ends. */
+    flood_conn **flood;
+    size_t n_flood;
+    size_t flood_first;         /* the first connection of the current flood step */
 } client_rt;
 
 typedef struct named_time {
@@ -81,7 +97,9 @@ typedef enum wait_for {
     WF_PUB_DONE,        /* publish: PUBACK / PUBCOMP (or a refusing PUBREC) with packet_id */
     WF_CLOSED,          /* disconnect / drop: our close */
     WF_TIMER,           /* wait */
-    WF_EXPECT           /* an expectation */
+    WF_EXPECT,          /* an expectation */
+    WF_PACED,           /* send with chunk / pause: the next write is due */
+    WF_FLOOD            /* flood: every connection opened, answered or closed */
 } wait_for;
 
 struct sc_run {
@@ -108,6 +126,7 @@ struct sc_run {
     uint64_t step_timer;
     wait_for waiting;
     uint16_t wait_packet_id;
+    size_t paced_off;           /* bytes of a paced send written so far */
     bool in_advance;            /* guards re-entrant advance() */
     bool advance_again;
     named_time *marks;

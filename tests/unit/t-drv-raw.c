@@ -151,7 +151,7 @@ static tc *tc_open_on(tc *t, const target_t *tg, uint8_t proto, const char *cid,
     p.connect.client_id = mqtt_str(cid);
     if (sei >= 0)
         mqtt_props_add_num(&p.connect.props, MQTT_PROP_SESSION_EXPIRY, (uint32_t)sei);
-    conn_sink sink = {tc_observe, tc_trace, t};
+    conn_sink sink = {.observe = tc_observe, .trace = tc_trace, .ud = t};
     char err[200] = "";
     t->c = driver_raw.open(L, &p, sink, err, sizeof err);
     if (!t->c)
