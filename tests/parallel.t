@@ -26,7 +26,11 @@ i=0
 while ! grep -q '^listening ' "$tmp/ready" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 port=$(awk '/^listening /{print $3; exit}' "$tmp/ready")
 
-timeout 120 $bin run --broker "mqtt://127.0.0.1:$port" --only 'v311.*' --json "$tmp/r.json" scenarios \
+# Not scenarios/robustness: its flood holds 128 connections, which a broker
+# limited to 10 turns away by design (and the new client after it too).
+dirs=$(ls -d scenarios/*/ | grep -v '^scenarios/robustness/$')
+# shellcheck disable=SC2086
+timeout 120 $bin run --broker "mqtt://127.0.0.1:$port" --only 'v311.*' --json "$tmp/r.json" $dirs \
     >"$tmp/r.tap" 2>"$tmp/r.err"; rc=$?
 [ $rc = 0 ]; ok $? "every 3.1.1 scenario passes against a broker limited to 10 connections (exit $rc)"
 grep -q '^# parallelism lowered to ' "$tmp/r.tap"; ok $? "the lowering is a TAP comment"

@@ -39,8 +39,9 @@ ok(@sc == @points, "one TAP test point per scenario in the JSON");
 my %by_id = map { $_->{id} => $_ } @sc;
 my $demo = $by_id{'v5.queueing.offline-messages-delivered-on-resume'};
 ok($demo && $demo->{verdict} eq 'pass', "the demonstration scenario passes");
-ok(!grep({ !$_->{drivers} } @sc), "every scenario names its drivers");
-ok((grep { $_->{drivers} =~ /=raw/ } @sc) && (grep { $_->{drivers} =~ /=mosquitto/ } @sc),
+# A skipped scenario opens no connection, so it has no drivers to name.
+ok(!grep({ $_->{verdict} ne 'skip' && !$_->{drivers} } @sc), "every scenario that ran names its drivers");
+ok(scalar(grep { ($_->{drivers} // '') =~ /=raw/ } @sc) && scalar(grep { ($_->{drivers} // '') =~ /=mosquitto/ } @sc),
    "both drivers were used");
 for my $s (@sc) {
     my $want = $expected{$s->{id}} // 'pass';
