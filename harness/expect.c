@@ -318,6 +318,23 @@ static judgement judge_connack(sc_run *sr, const step_t *st, bool final, verdict
     }
     if (!props_ok(sr, e->props, e->n_props, &ca->props, &exp, &why))
         ok = false;
+    /* A refusal of the credentials where the scenario needs an accepted
+     * CONNECT says nothing about sessions: the run was given the wrong user
+     * name or password (or none), so mqspec cannot judge. */
+    bool v5 = c->inbox.items[i]->pkt.version == MQTT_V5;
+    bool auth_refused = v5 ? (ca->reason == MQTT_RC_BAD_USER_OR_PASSWORD ||
+                              ca->reason == MQTT_RC_NOT_AUTHORIZED)
+                           : (ca->reason == MQTT_V311_BAD_CREDENTIALS ||
+                              ca->reason == MQTT_V311_NOT_AUTHORIZED);
+    if (!ok && auth_refused && e->check_reason && e->reason == 0) {
+        snprintf(d->observed, sizeof d->observed,
+                 "%s: the broker refused the credentials (CONNACK %s0x%02X %s); check "
+                 "--username/--password%s",
+                 seen, v5 ? "" : "return code ", ca->reason,
+                 mqtt_reason_name(ca->reason, MQTT_CONNACK, v5 ? MQTT_V5 : MQTT_V311),
+                 c->def->second_user ? " (here: --username2/--password2)" : "");
+        return J_ERROR;
+    }
     snprintf(d->observed, sizeof d->observed, "%s%s", seen, whybuf);
     return ok ? J_MET : J_VIOLATED;
 }
