@@ -339,10 +339,15 @@ static void drain(struct conn *c)
 {
     uint8_t junk[4096];
     for (int i = 0; i < 64; i++) {
-        ssize_t n = tr_read(c, junk, sizeof junk);
+        /* Plain reads even on a TLS connection: the input is thrown away,
+         * and after a failed handshake OpenSSL would only fail again, so
+         * the close would come with unread input, i.e. a reset that can
+         * destroy the alert the client has yet to read. */
+        ssize_t n = c->tls ? read(c->io.fd, junk, sizeof junk) : tr_read(c, junk, sizeof junk);
         if (n > 0)
             continue;
-        if (n == TLS_AGAIN)
+        if (c->tls ? n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                   : n == TLS_AGAIN)
             return;
         if (n < 0) {
             finish(c);

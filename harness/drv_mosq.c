@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 
 #include <mosquitto.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -1169,18 +1170,37 @@ static int send_disconnect(conn_t *c, mqtt_disconnect *d, char *err, size_t errc
 }
 
 /* libmosquitto sends PINGREQ only for keep alive and has no call for one on
- * demand. On a plain socket with nothing queued, the two bytes can go straight
- * to the socket: the library is between packets and takes the PINGRESP as its
- * own. Over TLS that would corrupt the record stream, so it is refused. */
+ * demand. With nothing queued, the two bytes can go straight out: the library
+ * is between packets and takes the PINGRESP as its own. Over TLS they go
+ * through the library's own SSL object, as one record of their own; bytes on
+ * the raw socket would corrupt the record stream. */
 static int send_pingreq(conn_t *c, char *err, size_t errcap)
 {
-    if (mosquitto_ssl_get(c->mosq))
-        return fail(err, errcap, "PINGREQ over TLS is not supported by the mosquitto driver");
+    SSL *ssl = mosquitto_ssl_get(c->mosq);
+    static const uint8_t ping[2] = {0xC0, 0x00};
+    if (ssl) {
+        if (mosquitto_want_write(c->mosq))
+            return fail(err, errcap, "PINGREQ while libmosquitto has output queued is not "
+                                     "supported by the mosquitto driver");
+        ERR_clear_error();
+        int w = SSL_write(ssl, ping, sizeof ping);
+        if (w != (int)sizeof ping) {
+            /* A partial TLS write would have to be retried with the same
+             * buffer, which the library would not do: the connection is
+             * unusable, say so rather than guess. */
+            char why[200];
+            xp_tls_explain(X509_V_OK, ERR_peek_last_error(), why, sizeof why);
+            ERR_clear_error();
+            return fail(err, errcap, "PINGREQ not written over TLS (SSL error %d: %s)",
+                        SSL_get_error(ssl, w), why);
+        }
+        queue_trace(c, TRACE_OUT, "PINGREQ (written by the driver beside libmosquitto, TLS)");
+        return 0;
+    }
     if (mosquitto_want_write(c->mosq))
         return fail(err, errcap, "PINGREQ while libmosquitto has output queued is not "
                                  "supported by the mosquitto driver");
     int fd = mosquitto_socket(c->mosq);
-    static const uint8_t ping[2] = {0xC0, 0x00};
     ssize_t n = send(fd, ping, sizeof ping, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != (ssize_t)sizeof ping)
         return fail(err, errcap, "PINGREQ not written: %s",

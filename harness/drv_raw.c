@@ -330,6 +330,19 @@ static bool flush(conn_t *c)
         if (s == XP_AGAIN)
             break;
         if (s != XP_OK) {
+            if ((eno == ECONNRESET || eno == EPIPE) && c->xp.ssl) {
+                /* A TLS 1.3 server refuses a client certificate after our
+                 * handshake has finished: its alert may be waiting unread. */
+                uint8_t junk[512];
+                size_t got;
+                int e2;
+                char why2[200];
+                if (xp_read(&c->xp, c->fd, junk, sizeof junk, &got, &e2, why2, sizeof why2) ==
+                        XP_ERR && e2 == 0) {
+                    fail(c, CLOSE_TLS, "TLS: %s", why2);
+                    return false;
+                }
+            }
             if (eno == ECONNRESET || eno == EPIPE)
                 fail(c, CLOSE_RESET, "connection reset by broker (write: %s)", why);
             else if (eno == 0)
