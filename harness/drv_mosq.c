@@ -944,7 +944,12 @@ static int start_connect(conn_t *c, const conn_params *params, char *err, size_t
         return 0;
     }
     if (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_TLS_HANDSHAKE) {
-        queue_obs(c, obs_closed(CLOSE_TLS, "%s", mosquitto_strerror(rc)));
+        /* On loopback the handshake can fail inside the connect call; the
+         * log has already said why. */
+        if (c->tls_error[0])
+            queue_obs(c, obs_closed(CLOSE_TLS, "TLS: %s", c->tls_error));
+        else
+            queue_obs(c, obs_closed(CLOSE_TLS, "%s", mosquitto_strerror(rc)));
         c->closed = true;
         return 0;
     }
