@@ -15,8 +15,10 @@ process, which no scenario can see.
 The memory bound. Configured with max_clients 64 and max_packet_size 65536,
 the broker holds at most 64 connections, each with an input buffer of at most
 the largest packet it accepts plus one read (64 KiB + 32 KiB) and an output
-buffer of a few packets here: 64 x 96 KiB = 6 MiB at worst. A bound of 12 MiB
-of growth leaves malloc's own slack on top of that. The oversized barrage
+buffer of a few packets here: 64 x 96 KiB = 6 MiB at worst; an offline session
+queues at most max_queued_messages 100 messages (of 1 KiB here: 0.1 MiB) and
+drops the rest of the 2000 published for it. A bound of 12 MiB of growth
+leaves malloc's own slack on top of that. The oversized barrage
 streams 24 connections x 1 MiB: a broker that buffered oversized packets
 instead of refusing them from their fixed header would grow by about 24 MiB.
 """
@@ -27,11 +29,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqttraw import (Broker, Client, Closed, connect, packet, varint,  # noqa: E402
-                     DISCONNECT, PUBLISH)
+from mqttraw import (Broker, Client, Closed, connect, publish, varint,  # noqa: E402
+                     DISCONNECT, PUBACK, PUBLISH, SEI)
 
 MAX_CLIENTS = 64
 MAX_PACKET = 65536
+MAX_QUEUED = 100
+OFFLINE = 2000
 BOUND = 12 << 20
 FLOOD = 200
 BARRAGE = 24
@@ -127,6 +131,34 @@ def barrage(port, pid):
     return refused, held_rss
 
 
+def offline_queue(port, est):
+    """A session offline while OFFLINE QoS 1 messages of 1 KiB arrive for it:
+    returns how many it receives on resume (max_queued_messages keeps 100)."""
+    q = Client(port, name='q')
+    q.connect('robust-q', clean=True, p=[(SEI, 300)])
+    q.subscribe([('r/q', 1)])
+    q.disconnect()
+    body = 'q' * 1024
+    data = b''.join(publish('r/q', body, qos=1, pid=1 + i % 65000) for i in range(OFFLINE))
+    est.send(data)
+    acks = 0
+    while acks < OFFLINE:
+        p = est.recv(3.0)
+        if p is None:
+            break
+        acks += p.type == PUBACK
+    q = Client(port, name='q2')
+    q.connect('robust-q', clean=False, p=[(SEI, 0)])
+    got = 0
+    while True:
+        p = q.recv(1.0)
+        if p is None:
+            break
+        got += p.type == PUBLISH
+    q.close()
+    return acks, got
+
+
 def slow(port):
     """SLOW connections, each sending the first 10 bytes of a CONNECT, held."""
     socks = []
@@ -141,7 +173,8 @@ def slow(port):
 
 def run(binary, defects):
     cfg = tempfile.NamedTemporaryFile('w', suffix='.conf', delete=False)
-    cfg.write('max_clients %d\nmax_packet_size %d\n' % (MAX_CLIENTS, MAX_PACKET))
+    cfg.write('max_clients %d\nmax_packet_size %d\nmax_queued_messages %d\n'
+              % (MAX_CLIENTS, MAX_PACKET, MAX_QUEUED))
     cfg.close()
     b = Broker(binary, defects=defects, config=cfg.name, log=os.environ.get('BROKER_LOG'))
     os.unlink(cfg.name)
@@ -150,7 +183,7 @@ def run(binary, defects):
 
 def main():
     binary = sys.argv[1]
-    print('1..11')
+    print('1..12')
     b = run(binary, [])
     base = rss(b.proc.pid)
     est = Client(b.port, name='est')
@@ -178,11 +211,16 @@ def main():
        'close for %d' % (BARRAGE, MAX_PACKET, refused))
     ok(served(est, 'after-barrage'), 'the established client is still served after the barrage')
 
+    acks, got = offline_queue(b.port, est)
+    ok(acks == OFFLINE and got == MAX_QUEUED,
+       '%d QoS 1 messages for an offline session: all acknowledged (%d), %d queued and delivered on '
+       'resume (max_queued_messages %d)' % (OFFLINE, acks, got, MAX_QUEUED))
+
     held = slow(b.port)
     ok(served(est, 'with-slow'), 'the established client is served while %d partial CONNECTs are held' % SLOW)
     grown = max(rss(b.proc.pid), peak) - base
-    ok(grown < BOUND, 'resident memory grew by %.1f MiB at most over flood, barrage and partial '
-       'packets (bound %d MiB)' % (grown / 1048576.0, BOUND >> 20))
+    ok(grown < BOUND, 'resident memory grew by %.1f MiB at most over flood, barrage, offline queue '
+       'and partial packets (bound %d MiB)' % (grown / 1048576.0, BOUND >> 20))
     for s in held:
         s.close()
     est.close()
