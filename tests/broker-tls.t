@@ -23,8 +23,8 @@ tap() { # tap OK|FAIL NAME [DETAIL]
     n=$((n + 1))
 }
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
-    -subj /CN=localhost -days 2 >/dev/null 2>&1
+tests/lib/pki.sh "$dir/pki" >/dev/null || { tap FAIL "tests/lib/pki.sh makes the test PKI"; exit 1; }
+cp "$dir/pki/server.pem" "$dir/cert.pem"; cp "$dir/pki/server.key" "$dir/key.pem"
 # -v: the debug log says when a SUBSCRIBE is done, which the large-message step awaits.
 "$BROKER" -v -p 0 --tls-port 0 --cert "$dir/cert.pem" --key "$dir/key.pem" >"$dir/ready" 2>"$dir/log" &
 pid=$!
@@ -35,7 +35,7 @@ tport=$(awk '$1 == "listening-tls" { print $3 }' "$dir/ready")
 if [ -n "$port" ] && [ -n "$tport" ]; then tap OK "ready lines for TCP ($port) and TLS ($tport)"
 else tap FAIL "ready lines for TCP and TLS" "$(cat "$dir/ready" "$dir/log")"; exit 1; fi
 
-tls="-p $tport --cafile $dir/cert.pem --insecure"
+tls="-h localhost -p $tport --cafile $dir/pki/ca.pem"     # verified: CA and host name
 ns="bt$$"
 timeout 10 mosquitto_sub $tls -V mqttv5 -i "$ns-s" -c -x 300 -q 1 -t "$ns/#" -E >/dev/null 2>&1
 timeout 10 mosquitto_pub $tls -V mqttv5 -q 1 -t "$ns/a" -m over-tls

@@ -24,24 +24,12 @@ trap cleanup EXIT INT TERM
 port=$(ci/brokers/mosquitto start "$dir")
 free=$(ci/brokers/free-port)
 
-# A TLS broker with a throwaway CA (generated now, never committed) and an
-# unrelated CA for the failure case.
+# A TLS broker with the test PKI of tests/lib/pki.sh (generated now, never
+# committed); its unrelated CA is the failure case.
 c="$dir/tls"
 mkdir -p "$c"
-gen() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$c/ca.key" -out "$c/ca.pem" -days 2 -subj "/CN=mqspec test CA" &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$c/server.key" -out "$c/server.csr" -subj "/CN=mqspec-test-server" &&
-    printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=CA:FALSE" \
-        "extendedKeyUsage=serverAuth" > "$c/ext.cnf" &&
-    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" \
-        -CAcreateserial -out "$c/server.pem" -days 2 -extfile "$c/ext.cnf" &&
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$c/other.key" -out "$c/other-ca.pem" -days 2 -subj "/CN=mqspec other CA"
-}
 tls_args=
-if command -v openssl >/dev/null 2>&1 && gen >"$c/openssl.log" 2>&1; then
+if command -v openssl >/dev/null 2>&1 && tests/lib/pki.sh "$c" >/dev/null 2>&1; then
     chmod 755 "$dir" "$c"; chmod 644 "$c"/*.pem "$c"/*.key
     tport=$(ci/brokers/free-port)
     cat > "$c/mosquitto.conf" <<CONF
