@@ -610,6 +610,8 @@ void conn_batch_end(void)
     /* Closing a connection can publish a Will, which queues output on other
      * connections: go round until nothing new was queued (bounded anyway). */
     for (int round = 0; flush_list && round < 100; round++) {
+        if (round)
+            store_commit();     /* what those closes changed (a Will routed) */
         struct conn *list = flush_list;
         flush_list = NULL;
         for (struct conn *c = list, *next; c; c = next) {
