@@ -29,6 +29,8 @@
 #include "../reports/reports.h"
 #include "baseline.h"
 #include "cli.h"
+#include "managed.h"
+#include "profile.h"
 #include "runner.h"
 
 #ifndef MQSPEC_VERSION
@@ -36,7 +38,6 @@
 #endif
 
 #define PROBE_TIMEOUT_MS 5000
-#define EMBEDDED_START_TIMEOUT_MS 5000
 
 static void run_usage(FILE *f)
 {
@@ -65,7 +66,9 @@ static void run_usage(FILE *f)
           "                      failure from a race, which is reported as flaky)\n"
           "  --no-probe          do not probe the broker's CONNACKs for what it offers\n"
           "                      (then nothing is skipped for a missing feature)\n"
-          "  --profile NAME      the broker's name in reports (ci/brokers/NAME.profile)\n"
+          "  --profile FILE      the broker's profile (docs/brokers.md): name, versions,\n"
+          "                      credentials, baseline, configured limits, start / stop\n"
+          "                      commands; options given here win over it\n"
           "  --username U        user name for every client that does not set one\n"
           "  --password P        password likewise\n"
           "  --username2 U, --password2 P   a second user, for clients with\n"
@@ -196,180 +199,6 @@ static int probe_tcp(const target_t *t, char *err, size_t errcap)
     return rc;
 }
 
-/* ---- the bundled broker ---------------------------------------------------------- */
-
-typedef struct embedded {
-    pid_t pid;
-    int port;
-    char user2[32], password2[40];  /* the second user the broker was given */
-} embedded_t;
-
-static int self_dir(char *out, size_t cap)
-{
-    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
-    if (n <= 0)
-        return -1;
-    out[n] = '\0';
-    char *slash = strrchr(out, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    return 0;
-}
-
-/* Runs `mqspec-broker passwd -b -i 1000 FILE USER PASSWORD`: the broker's own
- * tool writes the file, so the harness never needs the hash format. A low
- * iteration count: the file lives for one run on this machine. */
-static int make_password_file(const char *bin, const char *file, const char *user,
-                              const char *password)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int nullfd = open("/dev/null", O_RDWR);
-        if (nullfd >= 0) {
-            dup2(nullfd, STDIN_FILENO);
-            dup2(nullfd, STDOUT_FILENO);
-        }
-        execl(bin, bin, "passwd", "-b", "-i", "1000", file, user, password, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return -1;
-    return 0;
-}
-
-static void random_alnum(char *out, size_t n)
-{
-    static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char b[64];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, b, n < sizeof b ? n : sizeof b) : -1;
-    if (fd >= 0)
-        close(fd);
-    for (size_t i = 0; i < n && i < sizeof b; i++)
-        out[i] = al[(got > (ssize_t)i ? b[i] : (unsigned char)(rand() + (int)i)) % (sizeof al - 1)];
-    out[n < sizeof b ? n : sizeof b - 1] = '\0';
-}
-
-/* Starts BINDIR/mqspec-broker -p 0 and reads "listening HOST PORT" from its
- * stdout, so the port is the one the broker actually bound. The broker gets a
- * password file with one user, the run's second user, and still accepts
- * anonymous clients: every scenario runs anonymously as before, and the
- * cross-user scenarios have their second identity. */
-static int embedded_start(embedded_t *e, const char *log_path, char *err, size_t errcap)
-{
-    char dir[PATH_MAX], bin[PATH_MAX + 32];
-    if (self_dir(dir, sizeof dir) != 0) {
-        snprintf(err, errcap, "cannot find the directory of mqspec");
-        return -1;
-    }
-    snprintf(bin, sizeof bin, "%s/mqspec-broker", dir);
-    if (access(bin, X_OK) != 0) {
-        snprintf(err, errcap, "no --broker given and the bundled broker %s is missing", bin);
-        return -1;
-    }
-    char pwdir[] = "/tmp/mqspec-pw-XXXXXX", pwfile[sizeof pwdir + 16];
-    bool have_pw = mkdtemp(pwdir) != NULL;
-    snprintf(pwfile, sizeof pwfile, "%s/passwd", pwdir);
-    snprintf(e->user2, sizeof e->user2, "mqspec-user2");
-    random_alnum(e->password2, 24);
-    if (have_pw && make_password_file(bin, pwfile, e->user2, e->password2) != 0) {
-        unlink(pwfile);
-        rmdir(pwdir);
-        have_pw = false;
-    }
-    if (!have_pw)
-        e->user2[0] = e->password2[0] = '\0';
-    int pipefd[2];
-    if (pipe(pipefd) != 0) {
-        snprintf(err, errcap, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errcap, "fork: %s", strerror(errno));
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(pipefd[1], STDOUT_FILENO);
-        int logfd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (logfd >= 0)
-            dup2(logfd, STDERR_FILENO);
-        int nullfd = open("/dev/null", O_RDONLY);
-        if (nullfd >= 0)
-            dup2(nullfd, STDIN_FILENO);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        if (have_pw)
-            execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", "--password-file", pwfile,
-                  "--allow-anonymous", (char *)NULL);
-        else
-            execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", (char *)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    e->pid = pid;
-    char line[256];
-    size_t n = 0;
-    int64_t deadline = loop_now_ms() + EMBEDDED_START_TIMEOUT_MS;
-    int port = 0;
-    while (!port) {
-        int64_t left = deadline - loop_now_ms();
-        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            break;
-        ssize_t r = read(pipefd[0], line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-        char *ready = strstr(line, "listening ");
-        char host[64];
-        if (ready && strchr(ready, '\n') && sscanf(ready, "listening %63s %d", host, &port) != 2)
-            port = 0;
-        if (n == sizeof line - 1)
-            n = 0;
-    }
-    close(pipefd[0]);
-    if (have_pw) {
-        /* Read at start; nothing of it needs to stay on disk. */
-        unlink(pwfile);
-        rmdir(pwdir);
-    }
-    if (!port) {
-        snprintf(err, errcap, "the bundled broker did not report a listening port within %d s",
-                 EMBEDDED_START_TIMEOUT_MS / 1000);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        e->pid = 0;
-        return -1;
-    }
-    e->port = port;
-    return 0;
-}
-
-static void embedded_stop(embedded_t *e)
-{
-    if (e->pid <= 0)
-        return;
-    kill(e->pid, SIGTERM);
-    for (int i = 0; i < 50; i++) {
-        if (waitpid(e->pid, NULL, WNOHANG) == e->pid) {
-            e->pid = 0;
-            return;
-        }
-        poll(NULL, 0, 100);
-    }
-    kill(e->pid, SIGKILL);
-    waitpid(e->pid, NULL, 0);
-    e->pid = 0;
-}
-
 /* ---- selection --------------------------------------------------------------------- */
 
 static bool id_selected(const char *id, const char *pattern)
@@ -409,6 +238,60 @@ static void on_notice(void *ud, const char *text)
     fflush(stdout);
 }
 
+/* ---- what the broker offers ----------------------------------------------------- */
+
+/* The profile's configured limits and the harness's management, merged into
+ * what the probe learnt. The probe wins where it observed something (a 5.0
+ * CONNACK's Session Expiry); the profile fills what no CONNACK says. */
+static void merge_caps(broker_caps *caps, const broker_profile *p, const managed_broker *mb)
+{
+    if (p->has_max_session_expiry) {
+        if (!caps->has_max_session_expiry) {
+            caps->has_max_session_expiry = true;
+            caps->max_session_expiry = p->max_session_expiry;
+            snprintf(caps->max_session_expiry_from, sizeof caps->max_session_expiry_from,
+                     "profile");
+            broker_caps_note(caps, "max_session_expiry", "profile", "%u", p->max_session_expiry);
+        } else if (caps->max_session_expiry != p->max_session_expiry) {
+            broker_caps_note(caps, "max_session_expiry", "probe", "%u (the profile says %u)",
+                             caps->max_session_expiry, p->max_session_expiry);
+        }
+    }
+    if (p->has_max_queued_messages) {
+        caps->has_max_queued = true;
+        caps->max_queued = p->max_queued_messages;
+        broker_caps_note(caps, "max_queued_messages", "profile", "%u", p->max_queued_messages);
+    }
+    if (p->queue_qos0 != TRI_UNSET)
+        broker_caps_note(caps, "queue_qos0", "profile", "%s", p->queue_qos0 ? "yes" : "no");
+    if (p->queue_qos0 == TRI_NO)
+        broker_caps_refuse(caps, FEAT_QUEUE_QOS0, "the broker does not queue QoS 0 messages for "
+                                                  "offline sessions (profile queue_qos0: no)");
+    if (p->persistent_sessions != TRI_UNSET)
+        broker_caps_note(caps, "persistent_sessions", "profile", "%s",
+                         p->persistent_sessions ? "yes" : "no");
+    if (p->persistent_sessions == TRI_NO)
+        broker_caps_refuse(caps, FEAT_DURABLE, "the broker does not keep sessions across a restart "
+                                               "(profile persistent_sessions: no)");
+    /* restart_broker needs a broker the harness runs. */
+    if (!mb || mb->kind == MB_NONE) {
+        broker_caps_refuse(caps, FEAT_RESTART, "the harness does not manage this broker "
+                                               "(restart_broker)");
+        broker_caps_note(caps, "restart", "harness", "no (not started by mqspec)");
+    } else if (p->restart == TRI_NO) {
+        broker_caps_refuse(caps, FEAT_RESTART, "the profile says restart: no (restart_broker)");
+        broker_caps_note(caps, "restart", "profile", "no");
+    } else if (mb->kind == MB_EMBEDDED && !mb->has_data) {
+        broker_caps_refuse(caps, FEAT_DURABLE, "the bundled mqspec-broker has no --data "
+                                               "(persistence), so no session outlives a restart");
+        broker_caps_note(caps, "restart", "harness", "yes, without persistence (no --data)");
+    } else {
+        broker_caps_note(caps, "restart", mb->kind == MB_EMBEDDED ? "harness" : "profile", "yes (%s)",
+                         mb->kind == MB_EMBEDDED ? "bundled broker, --data in a private directory"
+                                                 : "start / stop commands");
+    }
+}
+
 /* ---- the command -------------------------------------------------------------------- */
 
 static const char *need_arg(int *i, int argc, char **argv)
@@ -424,7 +307,12 @@ int cmd_run(int argc, char **argv)
 {
     const char *broker = NULL, *only = NULL, *broker_log = NULL;
     const char *baseline_path = NULL, *protocols = NULL, *profile = NULL;
-    bool no_probe = false;
+    bool no_probe = false, insecure_given = false;
+    broker_profile prof;
+    profile_init(&prof);
+    const char *profile_name = NULL;
+    managed_broker mb;
+    memset(&mb, 0, sizeof mb);
     report_outputs outs = {0};
     run_options opt;
     memset(&opt, 0, sizeof opt);
@@ -537,6 +425,7 @@ int cmd_run(int argc, char **argv)
             no_probe = true;
         } else if (!strcmp(a, "--insecure")) {
             opt.target.insecure = true;
+            insecure_given = true;
         } else if (!strcmp(a, "--broker-log")) {
             VALUE();
             broker_log = v;
@@ -552,6 +441,60 @@ int cmd_run(int argc, char **argv)
     }
     if (npaths == 0)
         paths[npaths++] = default_scenarios_dir();
+    if (profile) {
+        /* A bare name that is no file is only the name in reports (as before
+         * profiles were read); anything that looks like a path must load. */
+        size_t pl = strlen(profile);
+        bool looks_like_file = strchr(profile, '/') || access(profile, F_OK) == 0 ||
+                               (pl > 8 && !strcmp(profile + pl - 8, ".profile"));
+        if (looks_like_file) {
+            char perr_buf[600];
+            if (profile_load(profile, &prof, perr_buf, sizeof perr_buf) != 0) {
+                fprintf(stderr, "mqspec run: %s\n", perr_buf);
+                goto out;
+            }
+            if (prof.name) {
+                profile_name = prof.name;
+            } else {
+                /* ci/brokers/NAME.profile -> NAME */
+                const char *base = strrchr(profile, '/');
+                base = base ? base + 1 : profile;
+                static char derived[128];
+                snprintf(derived, sizeof derived, "%s", base);
+                char *dot = strstr(derived, ".profile");
+                if (dot && dot != derived)
+                    *dot = '\0';
+                profile_name = derived;
+            }
+            /* What the command line says wins over the profile. */
+            if (!broker && !prof.start)
+                broker = prof.broker;
+            if (!protocols)
+                protocols = prof.versions;
+            if (!opt.username)
+                opt.username = prof.username;
+            if (!opt.password)
+                opt.password = prof.password;
+            if (!opt.username2)
+                opt.username2 = prof.username2;
+            if (!opt.password2)
+                opt.password2 = prof.password2;
+            if (!baseline_path)
+                baseline_path = prof.baseline;
+            if (!opt.target.cafile)
+                opt.target.cafile = prof.cafile;
+            if (!opt.target.capath)
+                opt.target.capath = prof.capath;
+            if (!opt.target.certfile)
+                opt.target.certfile = prof.cert;
+            if (!opt.target.keyfile)
+                opt.target.keyfile = prof.key;
+            if (!insecure_given && prof.insecure == TRI_YES)
+                opt.target.insecure = true;
+        } else {
+            profile_name = profile;
+        }
+    }
     bool v5_ok = true, v311_ok = true;
     if (protocols) {
         /* "3.1.1" alone does not say 5: look for a 5 that is not part of 3.1.1. */
@@ -601,7 +544,6 @@ int cmd_run(int argc, char **argv)
     }
     set.n = kept;
 
-    embedded_t emb = {0};
     char url[300];
     if (broker) {
         if (parse_url(broker, &opt.target, err, sizeof err) != 0) {
@@ -612,20 +554,31 @@ int cmd_run(int argc, char **argv)
         }
         snprintf(url, sizeof url, "%s", broker);
     } else {
-        if (embedded_start(&emb, broker_log, err, sizeof err) != 0) {
-            fprintf(stderr, "mqspec run: %s\n", err);
+        int mrc = prof.start ? managed_commands(&mb, prof.start, prof.stop, prof.kill,
+                                                (int)prof.start_timeout_s, err, sizeof err)
+                             : managed_embedded(&mb, broker_log, err, sizeof err);
+        if (mrc == 0 && managed_start(&mb, err, sizeof err) != 0)
+            mrc = -1;
+        if (mrc != 0) {
+            fprintf(stderr, "mqspec run: %s%s\n", prof.start ? "the profile's start command: " : "",
+                    err);
+            managed_cleanup(&mb);
             scenario_set_free(&set);
             baseline_free(&bl);
             status = 3;
             goto out;
         }
         opt.target.host = strdup("127.0.0.1");
-        opt.target.port = emb.port;
-        if (emb.user2[0] && !opt.username2) {
-            opt.username2 = emb.user2;
-            opt.password2 = emb.password2;
+        opt.target.port = mb.port;
+        opt.managed = &mb;
+        if (mb.user2[0] && !opt.username2) {
+            opt.username2 = mb.user2;
+            opt.password2 = mb.password2;
         }
-        snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (bundled mqspec-broker)", emb.port);
+        if (mb.kind == MB_EMBEDDED)
+            snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (bundled mqspec-broker)", mb.port);
+        else
+            snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (started by the profile)", mb.port);
     }
     opt.target.connect_timeout_ms = 10000;
     bool tls_opts = opt.target.cafile || opt.target.capath || opt.target.certfile ||
@@ -636,7 +589,7 @@ int cmd_run(int argc, char **argv)
                         "mqtts://; they are ignored\n");
     if ((opt.username2 != NULL) != (opt.password2 != NULL) && !opt.username2) {
         fprintf(stderr, "mqspec run: --password2 needs --username2\n");
-        embedded_stop(&emb);
+        managed_cleanup(&mb);
         free(opt.target.host);
         scenario_set_free(&set);
         baseline_free(&bl);
@@ -645,7 +598,7 @@ int cmd_run(int argc, char **argv)
     if (probe_tcp(&opt.target, err, sizeof err) != 0) {
         fprintf(stderr, "mqspec run: broker unreachable: %s\n", err);
         printf("TAP version 13\n1..0 # SKIP broker unreachable: %s\n", err);
-        embedded_stop(&emb);
+        managed_cleanup(&mb);
         free(opt.target.host);
         scenario_set_free(&set);
         baseline_free(&bl);
@@ -684,6 +637,7 @@ int cmd_run(int argc, char **argv)
         caps.offered &= ~FEAT_V311;
         snprintf(caps.v311_refused, sizeof caps.v311_refused, "--protocols");
     }
+    merge_caps(&caps, &prof, &mb);
     opt.caps = &caps;
 
     run_result res;
@@ -693,7 +647,14 @@ int cmd_run(int argc, char **argv)
     res.started = time(NULL);
     res.scenarios_sha256 = *sha ? strdup(sha) : NULL;
     res.n_scenario_files = n_files;
-    res.profile = profile ? strdup(profile) : NULL;
+    res.profile = profile_name ? strdup(profile_name) : NULL;
+    res.caps = calloc(caps.n_list ? caps.n_list : 1, sizeof *res.caps);
+    for (size_t i = 0; res.caps && i < caps.n_list; i++) {
+        result_cap *rc = &res.caps[res.n_caps++];
+        rc->name = strdup(caps.list[i].name);
+        rc->value = strdup(caps.list[i].value);
+        rc->source = strdup(caps.list[i].source);
+    }
     res.protocols = protocols ? strdup(v5_ok && v311_ok ? "5.0, 3.1.1" : v5_ok ? "5.0" : "3.1.1") : NULL;
     res.baseline_file = baseline_path ? strdup(baseline_path) : NULL;
     char timing[200];
@@ -759,11 +720,12 @@ int cmd_run(int argc, char **argv)
             status = status ? status : 1;
     }
     baseline_free(&bl);
-    embedded_stop(&emb);
+    managed_cleanup(&mb);
     run_result_free(&res);
     free(opt.target.host);
     scenario_set_free(&set);
 out:
+    profile_free(&prof);
     free(paths);
     return status;
 }

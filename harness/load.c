@@ -195,7 +195,7 @@ static void get_requires(lctx *c, const ynode *v, unsigned *out)
             lerr(c, v->items[i], "requires: unknown feature '%.40s'; known: mqtt5, mqtt311, qos1, "
                                  "qos2, retain, wildcard_subscriptions, shared_subscriptions, "
                                  "subscription_identifiers, topic_aliases, second_user, "
-                                 "maximum_packet_size",
+                                 "maximum_packet_size, queue_qos0, restart, durable_sessions",
                  names[i]);
         *out |= bit;
         free(names[i]);
@@ -263,11 +263,54 @@ static unsigned derived_requires(const scenario_t *s)
             if (st->u.publish.topic_alias.set)
                 r |= FEAT_TOPIC_ALIAS;
             break;
+        case ST_RESTART:
+            /* Every restart scenario resumes something across the restart. */
+            r |= FEAT_RESTART | FEAT_DURABLE;
+            break;
         default:
             break;
         }
     }
     return r;
+}
+
+/* What a broker's configured limits must allow for the scenario to apply
+ * (model.h): the longest Session Expiry asked for, and the most QoS 1/2
+ * messages published while some client that was connected is offline. */
+static void derive_limits(scenario_t *s)
+{
+    uint64_t offline = 0;       /* bit per client (the first 64) */
+    uint32_t run = 0;
+    for (size_t i = 0; i < s->n_steps; i++) {
+        const step_t *st = &s->steps[i];
+        uint64_t bit = st->client >= 0 && st->client < 64 ? 1ull << st->client : 0;
+        switch (st->kind) {
+        case ST_CONNECT:
+            if (st->u.connect.session_expiry.set &&
+                st->u.connect.session_expiry.v > s->max_session_expiry_asked)
+                s->max_session_expiry_asked = st->u.connect.session_expiry.v;
+            offline &= ~bit;
+            if (!offline)
+                run = 0;
+            break;
+        case ST_DISCONNECT:
+            if (st->u.disconnect.session_expiry.set &&
+                st->u.disconnect.session_expiry.v > s->max_session_expiry_asked)
+                s->max_session_expiry_asked = st->u.disconnect.session_expiry.v;
+            if (!st->u.disconnect.keep_open)
+                offline |= bit;
+            break;
+        case ST_DROP:
+            offline |= bit;
+            break;
+        case ST_PUBLISH:
+            if (offline && st->u.publish.qos > 0 && ++run > s->max_offline_publishes)
+                s->max_offline_publishes = run;
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 static int load_text(lctx *c, const char *text, size_t len, src_pos *id_pos)
@@ -324,6 +367,7 @@ static int load_text(lctx *c, const char *text, size_t len, src_pos *id_pos)
     if ((v = map_get(root, "requires")))
         get_requires(c, v, &s->requires);
     s->requires |= derived_requires(s);
+    derive_limits(s);
     ynode_free(root);
     return c->nerr ? -1 : 0;
 }

@@ -504,6 +504,22 @@ static void parse_wait(lctx *c, step_t *st, const ynode *a)
     get_duration_map(c, a, "wait", &st->u.wait);
 }
 
+/* `restart_broker: {}` or `restart_broker: {kill: true, down_for: 3s}`. */
+static void parse_restart(lctx *c, step_t *st, const ynode *a)
+{
+    static const char *const keys[] = {"kill", "down_for", COMMON, NULL};
+    if (!want_map(c, a, "restart_broker") || !map_check_keys(c, a, "restart_broker", keys))
+        return;
+    parse_common(c, st, a);
+    const ynode *v;
+    if ((v = map_get(a, "kill")))
+        get_bool(c, v, "kill", &st->u.restart.kill);
+    if ((v = map_get(a, "down_for")) && get_duration(c, v, "down_for", &st->u.restart.down_for) == 0)
+        st->u.restart.has_down_for = true;
+    /* It takes the broker away from everyone: nothing else may run beside it. */
+    c->s->exclusive = true;
+}
+
 /* ---- the list ---- */
 
 static const char *const actions[] = {"connect", "subscribe", "unsubscribe", "publish",
@@ -529,9 +545,15 @@ static void parse_step(lctx *c, step_t *st, const ynode *item)
         parse_wait(c, st, args);
         return;
     }
+    if (!strcmp(key->str, "restart_broker")) {
+        st->kind = ST_RESTART;
+        parse_restart(c, st, args);
+        return;
+    }
     const char *dot = strchr(key->str, '.');
     if (!dot) {
-        lerr(c, key, "unknown step '%.60s': a step is CLIENT.ACTION or wait", key->str);
+        lerr(c, key, "unknown step '%.60s': a step is CLIENT.ACTION, wait or restart_broker",
+             key->str);
         return;
     }
     int ci = find_client(c, key, key->str, (size_t)(dot - key->str));

@@ -162,7 +162,7 @@ const char *step_kind_name(step_kind k)
 {
     static const char *const names[] = {"connect", "subscribe", "unsubscribe", "publish",
                                         "disconnect", "drop", "ack", "send", "wait", "expect", "open",
-                                        "flood"};
+                                        "flood", "restart_broker"};
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 
@@ -200,6 +200,9 @@ static const struct {
     {FEAT_TOPIC_ALIAS, "topic_aliases", "topic aliases"},
     {FEAT_SECOND_USER, "second_user", "a second user's credentials"},
     {FEAT_MAX_PACKET_SIZE, "maximum_packet_size", "an announced Maximum Packet Size"},
+    {FEAT_QUEUE_QOS0, "queue_qos0", "queueing of QoS 0 messages for offline sessions"},
+    {FEAT_RESTART, "restart", "a restart by the harness (restart_broker)"},
+    {FEAT_DURABLE, "durable_sessions", "sessions that outlive a broker restart"},
 };
 
 const char *feature_name(unsigned one_feature)

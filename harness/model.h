@@ -69,7 +69,10 @@ enum feature {
      * (--username2/--password2, or the bundled broker's own). */
     FEAT_SECOND_USER  = 1u << 9,
     FEAT_MAX_PACKET_SIZE = 1u << 10, /* the server announces a Maximum Packet Size (5.0 CONNACK) */
-    FEAT__ALL         = (1u << 11) - 1
+    FEAT_QUEUE_QOS0   = 1u << 11, /* QoS 0 messages queued for an offline session (a MAY) */
+    FEAT_RESTART      = 1u << 12, /* the harness can restart the broker (restart_broker) */
+    FEAT_DURABLE      = 1u << 13, /* sessions outlive a restart of the broker */
+    FEAT__ALL         = (1u << 14) - 1
 };
 /* "shared subscriptions", for skip reasons; NULL for an unknown bit. */
 const char *feature_name(unsigned one_feature);
@@ -208,6 +211,14 @@ typedef struct drop_args {
     bool reset;                     /* RST instead of FIN */
 } drop_args;
 
+/* restart_broker: stop the managed broker, leave it down, start it again on
+ * the same port with the same data; the step ends when it listens again. */
+typedef struct restart_args {
+    bool kill;                      /* SIGKILL (the profile's kill command) instead of SIGTERM */
+    bool has_down_for;
+    duration_t down_for;            /* how long it stays down (default: no wait) */
+} restart_args;
+
 /* PUBACK / PUBREC / PUBREL / PUBCOMP sent on demand (raw). */
 typedef struct ack_args {
     uint8_t packet_type;            /* MQTT_PUBACK ... MQTT_PUBCOMP */
@@ -334,7 +345,8 @@ typedef enum step_kind {
     ST_CONNECT, ST_SUBSCRIBE, ST_UNSUBSCRIBE, ST_PUBLISH, ST_DISCONNECT, ST_DROP,
     ST_ACK, ST_SEND, ST_WAIT, ST_EXPECT,
     ST_OPEN,            /* raw: open the network connection only; the CONNECT is the scenario's to send */
-    ST_FLOOD            /* raw: open many connections at once and hold them */
+    ST_FLOOD,           /* raw: open many connections at once and hold them */
+    ST_RESTART          /* restart_broker: not tied to a client (client -1) */
 } step_kind;
 
 typedef struct step {
@@ -357,6 +369,7 @@ typedef struct step {
         flood_args flood;
         duration_t wait;
         expect_args expect;
+        restart_args restart;
     } u;
 } step_t;
 
@@ -389,6 +402,12 @@ typedef struct scenario {
     /* Cannot share the broker (it restarts it, changes a global setting):
      * the runner runs it alone, nothing else side by side. Set by the loader. */
     bool exclusive;
+    /* For the limits a profile or the probe reports (probe.c): the longest
+     * literal Session Expiry a CONNECT or DISCONNECT asks for, and how many
+     * QoS 1/2 messages are published while some client of the scenario is
+     * offline (an upper bound of what the broker must queue). */
+    uint32_t max_session_expiry_asked;
+    uint32_t max_offline_publishes;
     client_def *clients;
     size_t n_clients;
     step_t *steps;

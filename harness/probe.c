@@ -1,10 +1,13 @@
 /* probe.c -- learn what a broker offers from its CONNACKs; see probe.h. */
 #include "probe.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model.h"
+
+#define PROBE_SESSION_EXPIRY 0xFFFFFFFEu
 
 typedef struct probe_conn {
     bool done;
@@ -57,8 +60,10 @@ static void probe_one(loop_t *loop, const target_t *target, uint8_t protocol, co
     c.keep_alive = 30;
     c.client_id = mqtt_str(client_id);
     mqtt_props props = {0};
+    /* A 5.0 server that caps Session Expiry says so in CONNACK when asked for
+     * more; the session is ended by the DISCONNECT below (expiry 0). */
     if (protocol == MQTT_V5)
-        mqtt_props_add_num(&props, MQTT_PROP_SESSION_EXPIRY, 0);
+        mqtt_props_add_num(&props, MQTT_PROP_SESSION_EXPIRY, PROBE_SESSION_EXPIRY);
     c.props = props;
     if (user) {
         c.has_username = true;
@@ -89,7 +94,12 @@ static void probe_one(loop_t *loop, const target_t *target, uint8_t protocol, co
         memset(&d, 0, sizeof d);
         d.type = MQTT_DISCONNECT;
         d.version = protocol;
+        if (protocol == MQTT_V5) {
+            d.u.disconnect.has_reason = true;
+            mqtt_props_add_num(&d.u.disconnect.props, MQTT_PROP_SESSION_EXPIRY, 0);
+        }
         driver_raw.send(conn, &d, err, sizeof err);
+        mqtt_props_free(&d.u.disconnect.props);
         /* Let the DISCONNECT go out before the socket is freed. */
         int64_t until = loop_now_ms() + 1000;
         while (!p->closed && loop_now_ms() < until)
@@ -146,12 +156,23 @@ int broker_probe(const target_t *target, const char *username, const char *passw
         if (!mqtt_props_find(pp, MQTT_PROP_MAXIMUM_PACKET_SIZE))
             caps->offered &= ~FEAT_MAX_PACKET_SIZE;
         mqtt_describe(&p5.keep->pkt, caps->announced, sizeof caps->announced);
+        const mqtt_prop *sei = mqtt_props_find(pp, MQTT_PROP_SESSION_EXPIRY);
+        if (sei && sei->num < PROBE_SESSION_EXPIRY) {
+            caps->has_max_session_expiry = true;
+            caps->max_session_expiry = sei->num;
+            snprintf(caps->max_session_expiry_from, sizeof caps->max_session_expiry_from, "probe");
+            broker_caps_note(caps, "max_session_expiry", "probe", "%u", sei->num);
+        }
+        const mqtt_prop *rm = mqtt_props_find(pp, MQTT_PROP_RECEIVE_MAXIMUM);
+        broker_caps_note(caps, "receive_maximum", "probe", "%u", rm ? rm->num : 65535);
+        broker_caps_note(caps, "maximum_qos", "probe", "%u", q ? q->num : 2);
     } else if (p5.keep) {
         snprintf(caps->v5_refused, sizeof caps->v5_refused, "CONNACK 0x%02X (%s)", p5.reason,
                  mqtt_reason_name(p5.reason, MQTT_CONNACK, p5.keep->pkt.version));
     } else {
         snprintf(caps->v5_refused, sizeof caps->v5_refused, "%s", p5.detail);
     }
+    broker_caps_note(caps, "mqtt5", "probe", "%s", p5.accepted ? "yes" : caps->v5_refused);
     if (p3.accepted) {
         caps->offered |= FEAT_V311;
         if (!p5.accepted)
@@ -162,6 +183,7 @@ int broker_probe(const target_t *target, const char *username, const char *passw
     } else {
         snprintf(caps->v311_refused, sizeof caps->v311_refused, "%s", p3.detail);
     }
+    broker_caps_note(caps, "mqtt311", "probe", "%s", p3.accepted ? "yes" : caps->v311_refused);
     int rc = 0;
     if (!p5.accepted && !p3.accepted) {
         snprintf(err, errcap, "the broker accepted neither an MQTT 5.0 CONNECT (%s) nor a 3.1.1 "
@@ -197,11 +219,63 @@ const char *broker_caps_gap(const broker_caps *caps, unsigned requires, char *bu
                            "--password2 (or a profile that gives them)");
         return buf;
     }
+    for (unsigned i = 0; i < 16 && (1u << i) & FEAT__ALL; i++)
+        if ((missing & (1u << i)) && caps->refused[i][0]) {
+            snprintf(buf, cap, "%s", caps->refused[i]);
+            return buf;
+        }
     for (unsigned bit = 1; bit & FEAT__ALL; bit <<= 1)
         if (missing & bit) {
             snprintf(buf, cap, "the broker does not offer %s (as its CONNACK or profile says)",
                      feature_name(bit));
             return buf;
         }
+    return NULL;
+}
+
+void broker_caps_note(broker_caps *caps, const char *name, const char *source, const char *fmt, ...)
+{
+    size_t i = 0;
+    while (i < caps->n_list && strcmp(caps->list[i].name, name))
+        i++;
+    if (i == caps->n_list) {
+        if (caps->n_list == CAPS_MAX_LIST)
+            return;
+        caps->n_list++;
+    }
+    cap_entry *e = &caps->list[i];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->source, sizeof e->source, "%s", source);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->value, sizeof e->value, fmt, ap);
+    va_end(ap);
+}
+
+void broker_caps_refuse(broker_caps *caps, unsigned one_feature, const char *fmt, ...)
+{
+    caps->offered &= ~one_feature;
+    unsigned i = 0;
+    while (i < 16 && (1u << i) != one_feature)
+        i++;
+    if (i == 16)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(caps->refused[i], sizeof caps->refused[i], fmt, ap);
+    va_end(ap);
+}
+
+const char *broker_caps_limit_gap(const broker_caps *caps, const struct scenario *sc, char *buf,
+                                  size_t cap)
+{
+    if (!caps || !caps->has_max_queued)
+        return NULL;
+    if (sc->max_offline_publishes > caps->max_queued) {
+        snprintf(buf, cap, "the scenario has up to %u messages queued for an offline session; the "
+                           "broker keeps at most %u (profile max_queued_messages)",
+                 sc->max_offline_publishes, caps->max_queued);
+        return buf;
+    }
     return NULL;
 }

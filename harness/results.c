@@ -130,6 +130,12 @@ void run_result_free(run_result *r)
     free(r->broker_announced);
     free(r->profile);
     free(r->protocols);
+    for (size_t i = 0; i < r->n_caps; i++) {
+        free(r->caps[i].name);
+        free(r->caps[i].value);
+        free(r->caps[i].source);
+    }
+    free(r->caps);
     free(r->timing);
     free(r->tls);
     free(r->baseline_file);

@@ -110,6 +110,13 @@ typedef struct run_scheduling {
     int64_t cpu_sys_ms;
 } run_scheduling;
 
+/* One thing known about the broker for this run, and where it came from. */
+typedef struct result_cap {
+    char *name;                 /* "max_session_expiry", "queue_qos0" ... */
+    char *value;
+    char *source;               /* "probe", "profile", "option", "harness" */
+} result_cap;
+
 typedef struct run_result {
     char *harness_version;
     char *broker_url;           /* "mqtt://127.0.0.1:1883", "embedded mqspec-broker" */
@@ -131,6 +138,8 @@ typedef struct run_result {
     char *tls;                  /* mqtts:// only: verification, version, client cert; else NULL */
     bool tls_insecure;          /* --insecure: the broker's certificate was not verified */
     run_scheduling sched;
+    result_cap *caps;           /* what the probe, the profile and the options said */
+    size_t n_caps;
 } run_result;
 
 void run_result_init(run_result *r);

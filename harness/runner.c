@@ -491,6 +491,91 @@ static void step_done(sc_run *sr)
     sr->step++;
 }
 
+static void wait_until(sc_run *sr, wait_for w, int64_t deadline);
+
+static void restart_note(sc_run *sr, const char *fmt, ...)
+{
+    char buf[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (sr->n_clients == 0)
+        return;
+    trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = buf};
+    on_trace(&sr->clients[0], &t);
+}
+
+/* restart_broker, after the stop: first every connection that was open sees
+ * its close (so the next connect starts from a closed client, and each close
+ * is in the trace as the broker's), then down_for runs out, then the broker
+ * is started again. `timer` is true when the step's timer fired. */
+static void restart_progress(sc_run *sr, bool timer)
+{
+    const step_t *st = cur_step(sr);
+    if (sr->waiting == WF_RESTART_CLOSED) {
+        const char *still = NULL;
+        for (size_t i = 0; i < sr->n_clients && !still; i++)
+            if (sr->clients[i].open)
+                still = sr->clients[i].def->name;
+        if (still) {
+            if (timer)
+                step_error(sr, "the connection of client %s stayed open %d s after the broker "
+                               "stopped",
+                           still, ACTION_TIMEOUT_MS / 1000);
+            return;
+        }
+        clear_wait(sr);
+        wait_until(sr, WF_RESTART_DOWN, sr->restart_up_at);
+        return;
+    }
+    if (sr->waiting != WF_RESTART_DOWN || (!timer && loop_now_ms() < sr->restart_up_at))
+        return;
+    clear_wait(sr);
+    managed_broker *m = sr->run->opt->managed;
+    char err[300] = "";
+    int64_t t0 = loop_now_ms();
+    if (managed_start(m, err, sizeof err) != 0) {
+        step_error(sr, "restart_broker: the broker did not start again: %s", err);
+        return;
+    }
+    m->restarts++;
+    restart_note(sr, "--- restart_broker: the broker listens again on port %d (started in %lld ms, "
+                     "down %lld ms) ---",
+                 m->port, (long long)(loop_now_ms() - t0),
+                 (long long)(loop_now_ms() - sr->step_started));
+    (void)st;
+    step_done(sr);
+}
+
+static void do_restart(sc_run *sr, const step_t *st)
+{
+    managed_broker *m = sr->run->opt->managed;
+    if (!m || m->kind == MB_NONE) {
+        step_error(sr, "the harness does not manage this broker (restart_broker)");
+        return;
+    }
+    const restart_args *a = &st->u.restart;
+    restart_note(sr, "--- restart_broker: stopping the broker (%s) ---",
+                 a->kill ? (m->kind == MB_EMBEDDED ? "SIGKILL" : m->kill_cmd ? "kill command"
+                                                                              : "stop command")
+                         : (m->kind == MB_EMBEDDED ? "SIGTERM" : "stop command"));
+    if (a->kill && m->kind == MB_COMMANDS && !m->kill_cmd)
+        sr_note(sr, "restart_broker kill: true used the profile's stop command (it gives no kill "
+                    "command)");
+    char err[300] = "";
+    if (managed_stop(m, a->kill, err, sizeof err) != 0) {
+        step_error(sr, "restart_broker: could not stop the broker: %s", err);
+        return;
+    }
+    int64_t now = loop_now_ms();
+    restart_note(sr, "--- restart_broker: the broker is down (stopped in %lld ms) ---",
+                 (long long)(now - sr->step_started));
+    sr->restart_up_at = now + (a->has_down_for ? duration_ms(sr, &a->down_for) : 0);
+    wait_until(sr, WF_RESTART_CLOSED, now + ACTION_TIMEOUT_MS);
+    restart_progress(sr, false);
+}
+
 static void on_step_timer(loop_t *loop, void *ud)
 {
     sc_run *sr = ud;
@@ -546,6 +631,10 @@ static void on_step_timer(loop_t *loop, void *ud)
                    CONNECT_TIMEOUT_MS / 1000);
         break;
     }
+    case WF_RESTART_CLOSED:
+    case WF_RESTART_DOWN:
+        restart_progress(sr, true);
+        break;
     case WF_NONE:
         break;
     }
@@ -1386,6 +1475,9 @@ static void begin_step(sc_run *sr)
     case ST_EXPECT:
         begin_expect(sr, st);
         break;
+    case ST_RESTART:
+        do_restart(sr, st);
+        break;
     }
 }
 
@@ -1427,6 +1519,13 @@ static void advance(sc_run *sr)
                         if (!sr->stopped)
                             step_done(sr);
                     }
+                } else if (sr->waiting == WF_RESTART_CLOSED || sr->waiting == WF_RESTART_DOWN) {
+                    /* Closed -> down -> started: it has ended only when no longer waiting. */
+                    size_t step_before = sr->step;
+                    restart_progress(sr, false);
+                    if ((sr->waiting == WF_RESTART_CLOSED || sr->waiting == WF_RESTART_DOWN) &&
+                        sr->step == step_before && !sr->stopped)
+                        break;
                 } else if (sr->waiting != WF_TIMER && st && st->client >= 0) {
                     wait_for before = sr->waiting;
                     size_t step_before = sr->step;
@@ -1750,6 +1849,12 @@ static void start_attempt(run_state *rs, const pending_t *p)
     rs->conns += conns_of(sc);
     if (sc->exclusive)
         rs->exclusive_active = true;
+    const broker_caps *caps = rs->opt->caps;
+    if (caps && caps->has_max_session_expiry && sc->max_session_expiry_asked > caps->max_session_expiry)
+        sr_note(sr, "the scenario asks for a Session Expiry of up to %u s; the broker grants at most "
+                    "%u s (%s): waits that refer to a client's session_expiry use the granted value",
+                sc->max_session_expiry_asked, caps->max_session_expiry,
+                caps->max_session_expiry_from);
     if (!sr->clients) {
         record(sr, V_ERROR, "", "out of memory");
         scenario_end(sr);
@@ -1837,7 +1942,8 @@ static void start_next(run_state *rs)
         memmove(rs->queue, rs->queue + 1, (rs->n_queue - 1) * sizeof *rs->queue);
         rs->n_queue--;
         char why[256];
-        if (p.first && broker_caps_gap(rs->opt->caps, sc->requires, why, sizeof why)) {
+        if (p.first && (broker_caps_gap(rs->opt->caps, sc->requires, why, sizeof why) ||
+                        broker_caps_limit_gap(rs->opt->caps, sc, why, sizeof why))) {
             p.res->verdict = V_SKIP;
             p.res->reason = strdup(why);
             rs->done[p.index] = true;

@@ -16,6 +16,7 @@
 
 #include "driver.h"
 #include "load.h"
+#include "managed.h"
 #include "probe.h"
 #include "results.h"
 
@@ -40,6 +41,8 @@ typedef struct run_options {
     bool retry_failures;        /* run a fail / warn once more: flaky if it then passes */
     /* What the broker offers; a scenario needing more is skipped. NULL: run all. */
     const broker_caps *caps;
+    /* The broker when the harness runs it (restart_broker), else NULL. */
+    managed_broker *managed;
     /* Called once per scenario, in scenario order, as soon as it and every
      * scenario before it have finished. `number` is 1-based. */
     void (*finished)(void *ud, size_t number, const scenario_result *r);

@@ -99,7 +99,10 @@ typedef enum wait_for {
     WF_TIMER,           /* wait */
     WF_EXPECT,          /* an expectation */
     WF_PACED,           /* send with chunk / pause: the next write is due */
-    WF_FLOOD            /* flood: every connection opened, answered or closed */
+    WF_FLOOD,           /* flood: every connection opened, answered or closed */
+    WF_RESTART_CLOSED,  /* restart_broker: the broker is stopped; every open connection must
+                         * see the close */
+    WF_RESTART_DOWN     /* restart_broker: down_for runs; then start it again */
 } wait_for;
 
 struct sc_run {
@@ -146,6 +149,7 @@ struct sc_run {
     int liveness_fd;            /* -1 when no check is running */
     bool liveness_reading;      /* connected: now watching for an immediate close */
     uint64_t liveness_timer;
+    int64_t restart_up_at;      /* restart_broker: when down_for has run out */
 };
 
 /* A scenario run waiting to start. */

@@ -37,6 +37,21 @@ const char *rep_broker_name(const run_result *r)
     return r->broker_url && *r->broker_url ? r->broker_url : "unknown broker";
 }
 
+void rep_caps_text(const run_result *r, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < r->n_caps && n < cap; i++) {
+        int w = snprintf(buf + n, cap - n, "%s%s %s (%s)", i ? "; " : "",
+                         r->caps[i].name ? r->caps[i].name : "?",
+                         r->caps[i].value ? r->caps[i].value : "?",
+                         r->caps[i].source ? r->caps[i].source : "?");
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+}
+
 const char *rep_announced(const run_result *r, char *buf, size_t cap)
 {
     if (r->broker_announced)

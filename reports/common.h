@@ -28,6 +28,8 @@ const char *rep_broker_name(const run_result *r);
  * the properties of the first successful MQTT 5 CONNACK found in the traces
  * (written into buf), else NULL. */
 const char *rep_announced(const run_result *r, char *buf, size_t cap);
+/* "max_session_expiry 300 (profile); queue_qos0 no (profile); ...", one line. */
+void rep_caps_text(const run_result *r, char *buf, size_t cap);
 
 /* Verdicts ordered from most to least alarming, for "worst verdict" summaries. */
 int rep_verdict_rank(verdict_t v);

@@ -97,6 +97,11 @@ static void header(FILE *out, const run_result *r)
         fputs("not probed", out);
     fputs("</td></tr>\n", out);
     kv(out, "profile", r->profile);
+    if (r->n_caps) {
+        char caps[1500];
+        rep_caps_text(r, caps, sizeof caps);
+        kv(out, "capabilities", caps);
+    }
     kv(out, "MQTT versions tested", r->protocols ? r->protocols : "5.0 and 3.1.1");
     kv(out, "mqspec", r->harness_version);
     fputs("<tr><th>scenario set</th><td>", out);

@@ -177,7 +177,17 @@ int json_write_stream(FILE *out, const run_result *r)
     jstr(out, r->profile);
     fputs(", \"protocols\": ", out);
     jstr(out, r->protocols);
-    fputs("}", out);
+    fputs(", \"capabilities\": [", out);
+    for (size_t i = 0; i < r->n_caps; i++) {
+        fputs(i ? ", {\"name\": " : "{\"name\": ", out);
+        jstr(out, r->caps[i].name);
+        fputs(", \"value\": ", out);
+        jstr(out, r->caps[i].value);
+        fputs(", \"source\": ", out);
+        jstr(out, r->caps[i].source);
+        fputc('}', out);
+    }
+    fputs("]}", out);
     jkv_str(out, in, false, "run_prefix", r->run_prefix);
     fprintf(out, ",\n  \"scenario_set\": {\"sha256\": ");
     jstr(out, r->scenarios_sha256);

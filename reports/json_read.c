@@ -658,6 +658,24 @@ static bool map_run(mapper *m, const jval *root, run_result *r)
         return false;
     const jval *ins = get(root, "tls_insecure");
     r->tls_insecure = ins && ins->t == J_BOOL && ins->b;
+    const jval *caps = get(b, "capabilities");
+    if (caps && caps->t != J_ARR && caps->t != J_NULL)
+        return bad(m, caps, "broker", "capabilities");
+    if (caps && caps->t == J_ARR && caps->n) {
+        r->caps = calloc(caps->n, sizeof *r->caps);
+        if (!r->caps)
+            return bad(m, caps, "broker", "capabilities");
+        for (size_t k = 0; k < caps->n; k++) {
+            const jval *e = &caps->items[k];
+            if (e->t != J_OBJ)
+                return bad(m, e, "broker", "capabilities");
+            result_cap *c = &r->caps[r->n_caps++];
+            if (!take_str(m, e, "capability", "name", &c->name) ||
+                !take_str(m, e, "capability", "value", &c->value) ||
+                !take_str(m, e, "capability", "source", &c->source))
+                return false;
+        }
+    }
     const jval *set = get(root, "scenario_set");
     if (set && set->t == J_OBJ) {
         int64_t files = 0;

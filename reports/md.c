@@ -68,6 +68,11 @@ static void header(FILE *out, const run_result *r)
     row_kv(out, "profile", r->profile, "none");
     if (r->tls)
         row_kv(out, r->tls_insecure ? "TLS ⚠ NOT VERIFIED" : "TLS", r->tls, "");
+    if (r->n_caps) {
+        char caps[1500];
+        rep_caps_text(r, caps, sizeof caps);
+        row_kv(out, "capabilities", caps, "");
+    }
     row_kv(out, "MQTT versions tested", r->protocols ? r->protocols : "5.0 and 3.1.1", "");
     row_kv(out, "mqspec", r->harness_version, "unknown");
     fputs("| scenario set | ", out);
