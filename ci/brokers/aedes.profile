@@ -3,5 +3,9 @@ name: aedes
 versions: 3.1.1
 username:
 password:
-caps: default in-memory persistence; no limits configured
 baseline: ci/baselines/aedes.yaml
+start: ci/brokers/aedes start {dir} {port}
+stop: ci/brokers/aedes stop {dir}
+# Default in-memory persistence: nothing outlives a restart.
+persistent_sessions: no
+caps: default in-memory persistence; no limits configured

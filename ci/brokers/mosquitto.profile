@@ -3,5 +3,14 @@ name: mosquitto
 versions: 5, 3.1.1
 username:
 password:
-caps: anonymous; in-memory sessions (persistence false); max_queued_messages 1000; no Session Expiry cap
 baseline: ci/baselines/mosquitto.yaml
+# The harness starts and stops it ({dir}: a private directory, {port}: a free port).
+start: ci/brokers/mosquitto start {dir} {port}
+stop: ci/brokers/mosquitto stop {dir}
+# What ci/brokers/mosquitto configures: anonymous, persistence false,
+# max_queued_messages 1000, queue_qos0_messages false (the default), no
+# Session Expiry cap.
+max_queued_messages: 1000
+queue_qos0: no
+persistent_sessions: no
+caps: anonymous; in-memory sessions (persistence false); max_queued_messages 1000; no Session Expiry cap
