@@ -108,6 +108,12 @@ static const struct {
         "a packet bigger than max_packet_size is buffered and processed, not refused"},
     [D_FLOOD_STARVES_CLIENTS] = {"flood-starves-clients",
         "while 64 connections wait for their CONNECT, nothing is read from connected clients"},
+    [D_RESTART_FORGETS_QUEUE] = {"restart-forgets-queue",
+        "after a restart (--data), the messages queued or in flight for a session are not restored"},
+    [D_RESTART_FORGETS_SUBSCRIPTIONS] = {"restart-forgets-subscriptions",
+        "after a restart (--data), a session's subscriptions are not restored"},
+    [D_RESTART_EXPIRY_LOST] = {"restart-expiry-lost",
+        "after a restart (--data), a session's Session Expiry is taken as 0: every stored session ends"},
 };
 
 static bool on[D_COUNT];

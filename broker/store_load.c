@@ -24,6 +24,7 @@
  * What it is not: the writing side or the file handling (store.c).
  */
 #include "broker.h"
+#include "defect.h"
 #include "log.h"
 #include "store.h"
 
@@ -292,7 +293,7 @@ static void load_dq(struct rd *r, uint64_t *maxdel)
     struct msg *m = find_msg(mid);
     if (!s)
         log_warn("store: copy for unknown session '%s' skipped", idstr);
-    if (s && m && qos <= 2 && !map_get(&dels, id)) {
+    if (s && m && qos <= 2 && !map_get(&dels, id) && !defect_on(D_RESTART_FORGETS_QUEUE)) {
         struct delivery *d = deliver_restore(s, m, qos, retain, subids, n);
         d->store_id = id;
         struct ent *e = map_put(&dels, id);
@@ -319,7 +320,7 @@ static void load_record(uint8_t type, struct rd *r, uint64_t *maxmsg, uint64_t *
         free(s->owner);
         s->owner = owner.len ? xstrndup(owner.data, owner.len) : NULL;
         s->version = version;
-        s->expiry = expiry;
+        s->expiry = defect_on(D_RESTART_EXPIRY_LOST) ? 0 : expiry;
         s->stored = true;
         s->offline_wall = 0;
         break;
@@ -331,7 +332,7 @@ static void load_record(uint8_t type, struct rd *r, uint64_t *maxmsg, uint64_t *
         if (!s || r->bad)
             return;
         s->offline_wall = when ? when : 1;
-        s->expiry = expiry;
+        s->expiry = defect_on(D_RESTART_EXPIRY_LOST) ? 0 : expiry;
         break;
     }
     case R_END:
@@ -360,7 +361,7 @@ static void load_record(uint8_t type, struct rd *r, uint64_t *maxmsg, uint64_t *
         req.qos = get_u8(r);
         uint8_t f = get_u8(r);
         uint32_t subid = get_u32(r);
-        if (!s || r->bad)
+        if (!s || r->bad || defect_on(D_RESTART_FORGETS_SUBSCRIPTIONS))
             return;
         if (!mqtt_topic_filter_valid(req.filter) || req.qos > 2) {
             log_warn("store: invalid subscription of '%s' skipped", s->id);
