@@ -30,6 +30,8 @@ struct config {
     const char *bind_addr;
     int port;
     uint32_t max_clients;
+    uint32_t busy_clients;          /* 0 off; else a CONNECT beyond this many connections is
+                                     * refused with Server busy (3.1.1: Server unavailable) */
     uint32_t max_queued_messages;   /* per session, not counting in-flight */
     uint32_t max_packet_size;       /* inbound, and announced in CONNACK */
     uint32_t max_session_expiry;    /* cap; MQTT_SESSION_EXPIRY_NEVER = none */

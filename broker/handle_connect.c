@@ -96,6 +96,12 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     c->version = p->version == MQTT_V5 ? MQTT_V5 : MQTT_V311;
     bool v5 = c->version == MQTT_V5;
 
+    /* The answer of a server that has no room, after reading the CONNECT
+     * (max_clients does not even read it): for clients that must back off,
+     * like mqspec's -j auto. */
+    if (cfg.busy_clients && conn_count() > cfg.busy_clients)
+        return refuse(c, MQTT_RC_SERVER_BUSY, MQTT_V311_UNAVAILABLE, "busy_clients reached");
+
     /* ---- validation ---- */
     const mqtt_prop *rm = NULL, *mps = NULL, *sei = NULL;
     if (v5) {

@@ -154,6 +154,8 @@ static int load_config(const char *path)
             rc = -1;
         } else if (!strcmp(key, "max_clients")) {
             rc = parse_u32(val, 1, 1000000, &cfg.max_clients);
+        } else if (!strcmp(key, "busy_clients")) {
+            rc = parse_u32(val, 0, 1000000, &cfg.busy_clients);
         } else if (!strcmp(key, "max_queued_messages")) {
             rc = parse_u32(val, 1, 10000000, &cfg.max_queued_messages);
         } else if (!strcmp(key, "max_packet_size")) {

@@ -1908,7 +1908,7 @@ static void start_attempt(run_state *rs, const pending_t *p)
 
 /* ---- scheduling ------------------------------------------------------------------ */
 
-#define MAX_REQUEUES 3
+#define MAX_REQUEUES 8
 
 static bool queue_push(run_state *rs, pending_t p, bool front)
 {
