@@ -4,9 +4,9 @@
  *   mqspec-broker [-p PORT] [--bind ADDR] [-c CONFIG] [-v] [--defect NAME]...
  *                 [--tls-port PORT --cert FILE --key FILE
  *                  [--cafile FILE [--require-certificate]]]
- *                 [--password-file FILE]
- *   mqspec-broker passwd ...      (auth.c: adds users to a password file)
+ *                 [--password-file FILE [--allow-anonymous]]
  *                 [--data DIR [--sync always|batch|none]]
+ *   mqspec-broker passwd ...      (auth.c: adds users to a password file)
  *
  * MQSPEC_BROKER_DEFECTS=NAME,NAME in the environment adds defects as --defect
  * does, and MQSPEC_BROKER_CONFIG=FILE is read when there is no -c: the
@@ -65,8 +65,8 @@ static void usage(FILE *out)
             "                     [--tls-port PORT --cert FILE --key FILE\n"
             "                      [--cafile FILE [--require-certificate]]]\n"
             "                     [--password-file FILE [--allow-anonymous]]\n"
-            "       mqspec-broker passwd [-b] FILE USER [PASSWORD]   (see passwd --help)\n"
             "                     [--data DIR [--sync always|batch|none]]\n"
+            "       mqspec-broker passwd [-b] FILE USER [PASSWORD]   (see passwd --help)\n"
             "  -p, --port PORT     TCP port (default 1883; 0 picks a free one)\n"
             "      --bind ADDR     address to listen on (default 127.0.0.1)\n"
             "  -c, --config FILE   configuration file (see docs/broker.md)\n"
