@@ -82,8 +82,13 @@ my $v311_s = 'scenarios/v311/clean-session-0-session-kept.yaml';
 my $tport = bundled('server');
 my ($rc, $doc, $tap) = run("-j 16 --broker mqtts://localhost:$tport $ca $two scenarios");
 my %v = verdicts($doc);
-my @bad = grep { $v{$_}{verdict} ne 'pass' && $v{$_}{verdict} ne 'flaky' } sort keys %v;
-ok($doc && keys(%v) >= 90 && !@bad, "bundled broker over TLS: all " . scalar(keys %v) . " scenarios pass")
+# Scenarios that restart the broker need the harness to have started it
+# (embedded mode); against a broker given by URL they are skipped.
+my @bad = grep { $v{$_}{verdict} !~ /^(pass|flaky)$/ &&
+                 !($v{$_}{verdict} eq 'skip' && ($v{$_}{reason} // '') =~ /does not manage this broker/) }
+          sort keys %v;
+ok($doc && keys(%v) >= 90 && !@bad, "bundled broker over TLS: all " . scalar(keys %v) .
+   " scenarios pass (but those that restart the broker)")
     or print map { "#   $_: $v{$_}{verdict} " . ($v{$_}{reason} // "") . "\n" } @bad;
 ok(($v{'v5.takeover.cross-user-takeover'}{verdict} // '') eq 'pass',
    'bundled broker: another user cannot take over a session (cross-user scenario passes)');
