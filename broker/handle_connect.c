@@ -136,10 +136,7 @@ int handle_connect(struct conn *c, mqtt_packet *p)
         if (!cfg.allow_zero_length_client_id)
             return refuse(c, MQTT_RC_CLIENT_ID_NOT_VALID, MQTT_V311_ID_REJECTED,
                           "empty client id not allowed");
-        if (defect_on(D_EMPTY_CLIENT_ID_SHARED))
-            id = xstrdup(v5 ? "mqspec-assigned-5" : "mqspec-assigned-4");
-        else
-            id = assign_id();
+        id = assign_id();
         assigned = true;
     } else {
         id = xstrndup(cn->client_id.data, cn->client_id.len);
@@ -245,7 +242,7 @@ int handle_connect(struct conn *c, mqtt_packet *p)
             add(&props, MQTT_PROP_SESSION_EXPIRY, s->expiry);      /* §3.2.2.3.2 */
         if (ka_override)
             add(&props, MQTT_PROP_SERVER_KEEP_ALIVE, cfg.server_keep_alive);
-        if (assigned && mqtt_props_add_bytes(&props, MQTT_PROP_ASSIGNED_CLIENT_ID, mqtt_str(id)))
+        if (assigned && !defect_on(D_ASSIGNED_ID_NOT_SENT) && mqtt_props_add_bytes(&props, MQTT_PROP_ASSIGNED_CLIENT_ID, mqtt_str(id)))
             die_oom();
     }
     send_connack(c, sp, MQTT_RC_SUCCESS, &props);
