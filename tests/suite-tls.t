@@ -162,11 +162,15 @@ ok(!!(($r3->{verdict} // '') eq 'error' && ($r3->{reason} // '') =~ /return code
    'wrong password, MQTT 3.1.1: error naming return code 4') or print "#   ", ($r3->{reason} // ''), "\n";
 
 # ---- --insecure, --tls-version, --alpn ----
-my ($irc, $idoc, $itap, $ierr) = run("--broker mqtts://localhost:$tport --cafile $pki/other-ca.pem --insecure $mosq_s $raw_s");
+my ($irc, $idoc, $itap, $ierr) = run("--broker mqtts://localhost:$tport --cafile $pki/other-ca.pem --insecure --md $tmp/ins.md --html $tmp/ins.html $mosq_s $raw_s");
 %v = verdicts($idoc);
 ok(!!(keys(%v) == 2 && !grep({ $_->{verdict} ne 'pass' } values %v) && $idoc->{tls_insecure}
    && $itap =~ /^# WARNING: --insecure/m && $ierr =~ /WARNING: --insecure/),
    '--insecure: an unknown CA is accepted, and the TAP, stderr and JSON say so');
+my $md = do { local $/; open my $f, '<', "$tmp/ins.md"; <$f> // '' };
+my $html = do { local $/; open my $f, '<', "$tmp/ins.html"; <$f> // '' };
+ok(!!($md =~ /Warning: run with `--insecure`/ && $md =~ /NOT VERIFIED/ && $html =~ /Warning: run with <code>--insecure<\/code>/),
+   '--insecure: the Markdown and HTML reports open with a warning');
 for my $ver ('1.2', '1.3') {
     my ($vrc, $vdoc, $vtap, $verr) = run("-v --broker mqtts://localhost:$tport $ca --tls-version $ver --alpn mqtt $mosq_s $raw_s");
     %v = verdicts($vdoc);
