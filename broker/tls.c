@@ -114,7 +114,11 @@ static ssize_t result(SSL *ssl, int n, bool *want_write, const char *what)
             char buf[256] = "unknown";
             if (e)
                 ERR_error_string_n(e, buf, sizeof buf);
-            log_info("TLS handshake failed: %s", buf);
+            /* A peer that connects and leaves (a port probe) is no news. */
+            if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+                log_debug("TLS handshake abandoned: %s", buf);
+            else
+                log_info("TLS handshake failed: %s", buf);
         }
         log_ssl_errors(what);
         return TLS_ERROR;
