@@ -326,7 +326,13 @@ static judgement judge_connack(sc_run *sr, const step_t *st, bool final, verdict
                               ca->reason == MQTT_RC_NOT_AUTHORIZED)
                            : (ca->reason == MQTT_V311_BAD_CREDENTIALS ||
                               ca->reason == MQTT_V311_NOT_AUTHORIZED);
-    if (!ok && auth_refused && e->check_reason && e->reason == 0) {
+    bool want_auth_code = v5 ? (e->reason == MQTT_RC_BAD_USER_OR_PASSWORD ||
+                                e->reason == MQTT_RC_NOT_AUTHORIZED)
+                             : (e->reason == MQTT_V311_BAD_CREDENTIALS ||
+                                e->reason == MQTT_V311_NOT_AUTHORIZED);
+    /* Also when another refusal was expected (client id rejected, say): the
+     * credentials stopped the CONNECT before the rule could be seen. */
+    if (!ok && auth_refused && e->check_reason && !want_auth_code) {
         snprintf(d->observed, sizeof d->observed,
                  "%s: the broker refused the credentials (CONNACK %s0x%02X %s); check "
                  "--username/--password%s",
