@@ -436,7 +436,7 @@ void sr_check_liveness(sc_run *sr)
     if (sr->liveness != LIVE_UNKNOWN)
         return;
     sr->liveness_accepted = false;
-    const target_t *t = &sr->run->opt->target;
+    const target_t *t = &sr->target;
     char port[16];
     snprintf(port, sizeof port, "%d", t->port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
@@ -532,7 +532,7 @@ static void restart_progress(sc_run *sr, bool timer)
     if (sr->waiting != WF_RESTART_DOWN || (!timer && loop_now_ms() < sr->restart_up_at))
         return;
     clear_wait(sr);
-    managed_broker *m = sr->run->opt->managed;
+    managed_broker *m = sr->own_broker ? sr->own_broker : sr->run->opt->managed;
     char err[300] = "";
     int64_t t0 = loop_now_ms();
     if (managed_start(m, err, sizeof err) != 0) {
@@ -550,7 +550,7 @@ static void restart_progress(sc_run *sr, bool timer)
 
 static void do_restart(sc_run *sr, const step_t *st)
 {
-    managed_broker *m = sr->run->opt->managed;
+    managed_broker *m = sr->own_broker ? sr->own_broker : sr->run->opt->managed;
     if (!m || m->kind == MB_NONE) {
         step_error(sr, "the harness does not manage this broker (restart_broker)");
         return;
@@ -967,7 +967,7 @@ static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
     c->server_keep_alive = (opt_u32){0};
 
     conn_params params = {
-        .target = &opt->target,
+        .target = &sr->target,
         .protocol = c->def->protocol,
         .connect = *m,
         .auto_ack = c->def->auto_ack,
@@ -993,7 +993,7 @@ static void do_open(sc_run *sr, client_rt *c)
     }
     free_connection(c);
     conn_params params = {
-        .target = &sr->run->opt->target,
+        .target = &sr->target,
         .protocol = c->def->protocol,
         .auto_ack = c->def->auto_ack,
         .deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS,
@@ -1365,7 +1365,7 @@ static void do_flood(sc_run *sr, const step_t *st, client_rt *c)
                  "0123456789abcdefghijklmnopqrstuvwxyz"[number / 36 % 36],
                  "0123456789abcdefghijklmnopqrstuvwxyz"[number % 36]);
         conn_params params = {
-            .target = &opt->target,
+            .target = &sr->target,
             .protocol = c->def->protocol,
             .auto_ack = true,
             .deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS,
@@ -1665,6 +1665,10 @@ static void sc_run_free(sc_run *sr)
     for (size_t i = 0; i < sr->n_strings; i++)
         free(sr->strings[i]);
     free(sr->strings);
+    if (sr->own_broker) {
+        managed_cleanup(sr->own_broker);
+        free(sr->own_broker);
+    }
     free(sr);
 }
 
@@ -1697,7 +1701,7 @@ static void finish_cb(loop_t *loop, void *ud)
     snprintf(why, sizeof why, "%s", sr->requeue_why);
     rs->active--;
     rs->conns -= conns_of(sr->sc);
-    if (sr->sc->exclusive)
+    if (sr->sc->exclusive && !sr->own_broker)
         rs->exclusive_active = false;
     sc_run_free(sr);
     if (requeue) {
@@ -1813,6 +1817,39 @@ static void settle_retry(scenario_result *first, const scenario_result *again)
 /* Runs a pending scenario run into its result. A re-run (attempt 1) and a
  * re-queued start get names of their own, so nothing an earlier attempt left
  * in flight can reach them. */
+/* An exclusive scenario restarts its broker or changes what every client
+ * sees. When the run's broker is the bundled one, such a scenario gets one
+ * of its own (same binary, its own port and data) and runs beside the others;
+ * a broker the harness cannot clone (a profile's commands, an external URL)
+ * is shared, so the scenario runs alone. */
+static bool private_broker_possible(const run_state *rs, const scenario_t *sc)
+{
+    const managed_broker *m = rs->opt->managed;
+    if (!m || m->kind != MB_EMBEDDED)
+        return false;
+    /* The run's second user lives in the shared broker's password file. */
+    for (size_t i = 0; i < sc->n_clients; i++)
+        if (sc->clients[i].second_user)
+            return false;
+    return true;
+}
+
+static managed_broker *private_broker_start(run_state *rs, char *err, size_t errcap)
+{
+    managed_broker *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (managed_embedded(m, rs->opt->managed->log_path, err, errcap) != 0 ||
+        managed_start(m, err, errcap) != 0) {
+        managed_cleanup(m);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static void start_attempt(run_state *rs, const pending_t *p)
 {
     size_t index = p->index;
@@ -1847,8 +1884,23 @@ static void start_attempt(run_state *rs, const pending_t *p)
     sr->n_steps = sc->n_steps;
     rs->active++;
     rs->conns += conns_of(sc);
-    if (sc->exclusive)
+    sr->target = rs->opt->target;
+    if (sc->exclusive && private_broker_possible(rs, sc)) {
+        char err[256] = "";
+        /* Started before the run when it could be (starting one blocks the
+         * loop for tens of milliseconds); a re-run needs a new one. */
+        sr->own_broker = rs->prestarted ? rs->prestarted[index] : NULL;
+        if (sr->own_broker)
+            rs->prestarted[index] = NULL;
+        else if (!(sr->own_broker = private_broker_start(rs, err, sizeof err))) {
+            record(sr, V_ERROR, "a private broker for this exclusive scenario", err);
+            scenario_end(sr);
+            return;
+        }
+        sr->target.port = sr->own_broker->port;
+    } else if (sc->exclusive) {
         rs->exclusive_active = true;
+    }
     const broker_caps *caps = rs->opt->caps;
     if (caps && caps->has_max_session_expiry && sc->max_session_expiry_asked > caps->max_session_expiry)
         sr_note(sr, "the scenario asks for a Session Expiry of up to %u s; the broker grants at most "
@@ -1936,7 +1988,8 @@ static void start_next(run_state *rs)
     while (rs->n_queue > 0 && !rs->exclusive_active) {
         pending_t p = rs->queue[0];
         const scenario_t *sc = rs->set->items[p.index];
-        if (rs->active > 0 && (sc->exclusive || rs->active >= rs->max_active ||
+        bool alone = sc->exclusive && !private_broker_possible(rs, sc);
+        if (rs->active > 0 && (alone || rs->active >= rs->max_active ||
                                rs->conns + conns_of(sc) > rs->max_conns))
             break;
         memmove(rs->queue, rs->queue + 1, (rs->n_queue - 1) * sizeof *rs->queue);
@@ -2132,7 +2185,10 @@ static int queue_initial(run_state *rs)
         return -1;
     }
     for (size_t i = 0; i < n; i++)
-        k[i] = (order_key){i, rs->set->items[i]->exclusive, expected_ms(rs->set->items[i])};
+        k[i] = (order_key){i,
+                           rs->set->items[i]->exclusive &&
+                               !private_broker_possible(rs, rs->set->items[i]),
+                           expected_ms(rs->set->items[i])};
     qsort(k, n, sizeof *k, order_cmp);
     for (size_t i = 0; i < n; i++)
         rs->queue[i] = (pending_t){.index = k[i].index, .first = true,
@@ -2187,6 +2243,14 @@ int runner_run(const scenario_set *set, const run_options *opt, run_result *out)
         fill_result_header(&out->items[i], set->items[i]);
     if (queue_initial(&rs) != 0)
         goto out;
+    for (size_t i = 0; i < set->n; i++) {
+        if (!set->items[i]->exclusive || !private_broker_possible(&rs, set->items[i]))
+            continue;
+        if (!rs.prestarted && !(rs.prestarted = calloc(set->n, sizeof *rs.prestarted)))
+            break;
+        char err[256];
+        rs.prestarted[i] = private_broker_start(&rs, err, sizeof err);     /* NULL: tried again */
+    }
     start_next(&rs);
     if (set->n == 0)
         rs.all_done = true;
@@ -2199,5 +2263,11 @@ out:
     free(rs.done);
     free(rs.requeues);
     free(rs.queue);
+    for (size_t i = 0; rs.prestarted && i < set->n; i++)
+        if (rs.prestarted[i]) {
+            managed_cleanup(rs.prestarted[i]);
+            free(rs.prestarted[i]);
+        }
+    free(rs.prestarted);
     return rc;
 }

@@ -150,6 +150,11 @@ struct sc_run {
     bool liveness_reading;      /* connected: now watching for an immediate close */
     uint64_t liveness_timer;
     int64_t restart_up_at;      /* restart_broker: when down_for has run out */
+    /* Where its clients connect: the run's broker, or for an exclusive
+     * scenario on the bundled broker a private one (own port, own data),
+     * which lets it run beside the others. */
+    target_t target;
+    managed_broker *own_broker; /* the private broker, or NULL */
 };
 
 /* A scenario run waiting to start. */
@@ -176,6 +181,7 @@ struct run_state {
     unsigned epoch;             /* +1 at every lowering */
     unsigned gen_seq;           /* re-queued starts so far */
     int *requeues;              /* per scenario */
+    managed_broker **prestarted; /* per scenario: its private broker, started before the run */
     bool exclusive_active;      /* an exclusive scenario runs: nothing starts beside it */
     size_t reported;            /* scenarios handed to opt->finished */
     bool *done;                 /* per scenario */
