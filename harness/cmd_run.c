@@ -143,9 +143,8 @@ static void describe_tls(const target_t *t, char *out, size_t cap)
     int n = snprintf(out, cap, "%s", t->insecure ? "certificate NOT VERIFIED (--insecure)"
                                                  : "certificate verified");
     if (!t->insecure && n > 0 && (size_t)n < cap)
-        n += snprintf(out + n, cap - (size_t)n, " against %s%s",
-                      t->cafile ? t->cafile : t->capath ? t->capath : "the system CAs",
-                      t->cafile || t->capath ? "" : "");
+        n += snprintf(out + n, cap - (size_t)n, " against %s",
+                      t->cafile ? t->cafile : t->capath ? t->capath : "the system CAs");
     if (n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "; TLS %s",
                       t->tls_version == 12 ? "1.2 only" : t->tls_version == 13 ? "1.3 only"
