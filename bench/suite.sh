@@ -14,7 +14,7 @@
 # a goal not met is printed, not failed), nor the broker benchmark
 # (bench/run.sh, `make bench-broker`).
 #
-#   BENCH_SERIAL=0   skip the serial run (about 3 minutes)
+#   BENCH_SERIAL=0   skip the serial run (about 4 minutes)
 #   BENCH_RUNS=N     parallel runs (default 3); the median is shown
 set -eu
 BUILD=${BUILD:-build}
@@ -65,7 +65,7 @@ run() {
 
 echo "suite: $(find scenarios -name '*.yaml' | wc -l) scenario files against the bundled mqspec-broker (started by mqspec); CPUs: $(nproc); $(uname -sr)"
 if [ "$serial" != 0 ]; then
-    echo "serial run (-j 1), about 3 minutes ..."
+    echo "serial run (-j 1), about 4 minutes ..."
     run serial -j 1
 fi
 k=1
