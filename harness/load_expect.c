@@ -172,6 +172,36 @@ static void parse_one_of(lctx *c, int ci, const ynode *kv, expect_args *ea)
     }
 }
 
+/* A `nothing: D` alternative is judged over the step's window, so D is that
+ * window: "m1 within 2 s, or nothing for 2 s" is one_of [message, nothing:
+ * 2s] without a `within`; a `within` beside it must say the same. */
+static void one_of_quiet_period(lctx *c, const ynode *a, expect_args *ea)
+{
+    const ynode *w = map_get(a, "within");
+    const duration_t *quiet = NULL;
+    for (size_t i = 0; i < ea->u.one_of.n; i++) {
+        const expect_args *alt = &ea->u.one_of.items[i];
+        if (alt->kind != EX_NOTHING)
+            continue;
+        if (quiet && (quiet->ref != alt->within.ref || quiet->plus_ms != alt->within.plus_ms ||
+                      quiet->times != alt->within.times || quiet->client != alt->within.client)) {
+            lerr(c, a, "one_of: the nothing alternatives name different quiet periods");
+            return;
+        }
+        quiet = &alt->within;
+    }
+    if (!quiet)
+        return;
+    if (!w) {
+        ea->within = *quiet;
+        return;
+    }
+    if (ea->within.ref != quiet->ref || ea->within.plus_ms != quiet->plus_ms ||
+        ea->within.times != quiet->times || ea->within.client != quiet->client)
+        lerr(c, w, "one_of: within must equal the quiet period of its nothing alternative "
+                   "(or be left out)");
+}
+
 void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
 {
     static const char *const keys[] = {"connack", "suback", "unsuback", "message", "messages",
@@ -328,6 +358,8 @@ void ld_expect(lctx *c, step_t *st, int ci, const ynode *a)
 
     if ((v = map_get(a, "within")) && ea->kind != EX_NOTHING)
         get_duration(c, v, "within", &ea->within);
+    if (ea->kind == EX_ONE_OF)
+        one_of_quiet_period(c, a, ea);
     if ((v = map_get(a, "after")) && get_duration(c, v, "after", &ea->after) == 0) {
         ea->has_after = true;
         if (ea->after.ref == DUR_LITERAL && ea->within.ref == DUR_LITERAL &&
