@@ -30,8 +30,6 @@
  * enough to be a flood for a test broker, few enough for the file descriptor
  * limits of the harness and the broker (1024 by default) under `-j`. */
 #define LOAD_MAX_FLOOD   256
-/* A paced `send` (chunk + pause) lasts at most this long. */
-#define LOAD_MAX_PACED_MS 60000
 
 typedef enum ynode_type { YN_SCALAR, YN_SEQ, YN_MAP } ynode_type;
 

@@ -43,7 +43,7 @@ static const char *cap_why(unsigned cap)
     case CAP_SEE_DUP: return "checking the DUP flag";
     case CAP_SEE_ACKS: return "expecting PUBACK / PUBREC / PUBREL / PUBCOMP";
     case CAP_SEND_DUP: return "publishing with dup or packet_id";
-    case CAP_RAW_BYTES: return "sending raw bytes (send, keep_open)";
+    case CAP_RAW_BYTES: return "sending raw bytes (send, keep_open, a paced connect)";
     case CAP_RESET: return "resetting the connection";
     case CAP_SECOND_CONNECT: return "a second CONNECT";
     case CAP_TOPIC_ALIAS: return "publishing with a topic alias";
@@ -149,13 +149,39 @@ static void parse_will(lctx *c, int ci, const ynode *w, will_args *wa)
         get_user_props(c, v, &wa->user_props, &wa->n_user_props);
 }
 
+/* `chunk` and `pause` of a paced write. Separate writes without a pause would
+ * reach the broker as one: pacing needs both, and a pause must be long enough
+ * to be seen. Returns the chunk's node, or NULL when the step is not paced. */
+static const ynode *parse_pacing(lctx *c, const ynode *a, const char *action, pacing *p)
+{
+    const ynode *ch = map_get(a, "chunk"), *pa = map_get(a, "pause");
+    if (!ch && !pa)
+        return NULL;
+    if (!ch || !pa) {
+        lerr(c, ch ? map_key(a, "chunk") : map_key(a, "pause"),
+             "%s: chunk and pause go together (e.g. {chunk: 1, pause: 100ms})", action);
+        return NULL;
+    }
+    if (get_u32(c, ch, "chunk", 1, 0xFFFFFFFFu, &p->chunk) != 0 ||
+        get_duration_literal(c, pa, "pause", false, &p->pause_ms) != 0) {
+        p->chunk = 0;
+        return NULL;
+    }
+    if (p->pause_ms < 1) {
+        lerr(c, pa, "pause must be at least 1ms");
+        p->chunk = 0;
+        return NULL;
+    }
+    return pa;
+}
+
 static void parse_connect(lctx *c, step_t *st, int ci, const ynode *a)
 {
     static const char *const keys[] = {"clean_start", "session_expiry", "keep_alive",
                                        "receive_maximum", "maximum_packet_size",
                                        "topic_alias_maximum", "user_properties", "will", "username",
                                        "password", "second_connect", "authentication_method",
-                                       COMMON, NULL};
+                                       "chunk", "pause", COMMON, NULL};
     connect_args *ca = &st->u.connect;
     ca->clean_start = true;
     ca->keep_alive = 60;
@@ -197,6 +223,14 @@ static void parse_connect(lctx *c, step_t *st, int ci, const ynode *a)
     if ((v = map_get(a, "second_connect")) &&
         get_bool(c, v, "second_connect", &ca->second_connect) == 0 && ca->second_connect)
         ld_need(c, ci, CAP_SECOND_CONNECT, v);
+    /* The CONNECT's length (credentials, client id) is known only when it is
+     * built, so the runner enforces PACED_MAX_MS for it. */
+    if (parse_pacing(c, a, "connect", &ca->pace)) {
+        ld_need(c, ci, CAP_RAW_BYTES, map_key(a, "chunk"));
+        if (ca->second_connect)
+            lerr(c, map_key(a, "chunk"), "connect: chunk and pause pace a first CONNECT, not a "
+                                         "second_connect");
+    }
 }
 
 static void parse_sub_entry(lctx *c, int ci, const ynode *m, sub_entry *e)
@@ -426,32 +460,15 @@ static void parse_send(lctx *c, step_t *st, int ci, const ynode *key, const ynod
     const ynode *v = map_require(c, a, "send", "hex");
     if (v && get_hex(c, v, "hex", &sa->bytes, &sa->len) != 0)
         return;
-    const ynode *ch = map_get(a, "chunk"), *pa = map_get(a, "pause");
-    if (!ch && !pa)
+    const ynode *pa = parse_pacing(c, a, "send", &sa->pace);
+    if (!pa || !sa->len)
         return;
-    /* Separate writes without a pause would reach the broker as one: pacing
-     * needs both, and a pause of its own must be long enough to be seen. */
-    if (!ch || !pa) {
-        lerr(c, ch ? map_key(a, "chunk") : map_key(a, "pause"),
-             "send: chunk and pause go together (e.g. {chunk: 1, pause: 100ms})");
-        return;
-    }
-    if (get_u32(c, ch, "chunk", 1, 0xFFFFFFFFu, &sa->chunk) != 0 ||
-        get_duration_literal(c, pa, "pause", false, &sa->pause_ms) != 0)
-        return;
-    if (sa->pause_ms < 1) {
-        lerr(c, pa, "pause must be at least 1ms");
-        return;
-    }
-    if (!sa->len)
-        return;
-    uint64_t writes = (sa->len + sa->chunk - 1) / sa->chunk;
-    uint64_t total = (writes - 1) * (uint64_t)sa->pause_ms;
-    if (total > LOAD_MAX_PACED_MS)
+    uint64_t total = paced_duration_ms(&sa->pace, sa->len);
+    if (total > PACED_MAX_MS)
         lerr(c, pa, "send: %llu writes %lld ms apart take %llu ms, more than the %d ms a paced "
                     "send may last (use a larger chunk or a shorter pause)",
-             (unsigned long long)writes, (long long)sa->pause_ms, (unsigned long long)total,
-             LOAD_MAX_PACED_MS);
+             (unsigned long long)((sa->len + sa->pace.chunk - 1) / sa->pace.chunk),
+             (long long)sa->pace.pause_ms, (unsigned long long)total, PACED_MAX_MS);
 }
 
 static void parse_flood(lctx *c, step_t *st, int ci, const ynode *key, const ynode *a)

@@ -220,3 +220,11 @@ unsigned feature_by_key(const char *key)
             return features[i].bit;
     return 0;
 }
+
+uint64_t paced_duration_ms(const pacing *p, size_t len)
+{
+    if (!p->chunk || len == 0)
+        return 0;
+    uint64_t writes = (len + p->chunk - 1) / p->chunk;
+    return (writes - 1) * (uint64_t)p->pause_ms;
+}

@@ -145,6 +145,17 @@ typedef struct will_args {
     size_t n_user_props;
 } will_args;
 
+/* A client on a slow link: its bytes go out `chunk` at a time with `pause`
+ * between the writes, so that they reach the broker in pieces (raw). */
+#define PACED_MAX_MS 60000          /* a paced write lasts at most this long */
+typedef struct pacing {
+    uint32_t chunk;                 /* 0: not paced, one write */
+    int64_t pause_ms;
+} pacing;
+
+/* (writes - 1) x pause: how long writing `len` bytes with pacing `p` takes. */
+uint64_t paced_duration_ms(const pacing *p, size_t len);
+
 typedef struct connect_args {
     bool clean_start;               /* default true */
     opt_u32 session_expiry;         /* absent unless written */
@@ -159,6 +170,7 @@ typedef struct connect_args {
     char *username;                 /* NULL: the client's, then the run's */
     char *password;
     bool second_connect;            /* send CONNECT on the open connection (raw) */
+    pacing pace;                    /* the CONNECT written in pieces (raw) */
     user_prop *user_props;
     size_t n_user_props;
 } connect_args;
@@ -229,8 +241,7 @@ typedef struct ack_args {
 typedef struct send_args {
     uint8_t *bytes;                 /* raw bytes, from `hex:` */
     size_t len;
-    uint32_t chunk;                 /* 0: one write; else writes of this many bytes ... */
-    int64_t pause_ms;               /* ... with this pause between them (a slow client) */
+    pacing pace;
 } send_args;
 
 /* Many connections at once, held until the scenario ends (raw). */

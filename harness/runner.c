@@ -34,6 +34,8 @@ static void remember_retained(sc_run *sr, const char *topic);
 static void scenario_end(sc_run *sr);
 static bool refused_requeue(sc_run *sr, client_rt *c, const obs_t *o, int *pending);
 static void paced_write(sc_run *sr);
+static void start_paced(sc_run *sr, const uint8_t *bytes, size_t len, uint8_t *owned, pacing pace,
+                        wait_for then);
 static bool flood_check(sc_run *sr, client_rt *c);
 
 /* ---- small helpers shared with expect.c ---------------------------------- */
@@ -658,13 +660,20 @@ static void check_action_wait(sc_run *sr, client_rt *c)
          * the close, so the observation stays in the inbox. */
         if (!c->open) {
             char note[160];
-            snprintf(note, sizeof note, "paced send stopped: the connection closed after %zu of "
-                                        "%zu bytes", sr->paced_off, st->u.send.len);
+            snprintf(note, sizeof note, "paced %s stopped: the connection closed after %zu of "
+                                        "%zu bytes", step_kind_name(st->kind), sr->paced.off,
+                     sr->paced.len);
             trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = note};
             on_trace(c, &t);
-            step_done(sr);
+            if (sr->paced.then == WF_NONE) {
+                step_done(sr);
+                return;
+            }
+            /* A connect judges the close as it would without pacing. */
+            sr->waiting = sr->paced.then;
+        } else {
+            return;
         }
-        return;
     }
     if (sr->waiting == WF_FLOOD) {
         if (flood_check(sr, c))
@@ -972,15 +981,45 @@ static void do_connect(sc_run *sr, const step_t *st, client_rt *c)
         .connect = *m,
         .auto_ack = c->def->auto_ack,
         .deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS,
+        .no_connect = a->pace.chunk > 0,
     };
+    mqtt_buf wire = {0};
+    if (a->pace.chunk) {
+        /* Encoded here and written as bytes: a library writes a packet whole. */
+        if (mqtt_encode(&pkt, &wire) != 0) {
+            mqtt_buf_free(&wire);
+            step_error(sr, "cannot encode the CONNECT");
+            return;
+        }
+        uint64_t ms = paced_duration_ms(&a->pace, wire.len);
+        if (ms > PACED_MAX_MS) {
+            step_error(sr, "connect: the CONNECT of %zu bytes written %u at a time, %lld ms "
+                           "apart, takes %llu ms, more than the %d ms a paced write may last",
+                       wire.len, a->pace.chunk, (long long)a->pace.pause_ms,
+                       (unsigned long long)ms, PACED_MAX_MS);
+            mqtt_buf_free(&wire);
+            return;
+        }
+    }
     conn_sink sink = {.observe = on_observe, .trace = on_trace, .ud = c};
     c->conn = c->drv->open(sr->run->loop, &params, sink, err, sizeof err);
     if (!c->conn) {
+        mqtt_buf_free(&wire);
         step_error(sr, "could not start connecting: %s", err);
         return;
     }
     c->open = true;
-    wait_until(sr, WF_CONNACK, loop_now_ms() + CONNECT_TIMEOUT_MS);
+    if (!a->pace.chunk) {
+        wait_until(sr, WF_CONNACK, loop_now_ms() + CONNECT_TIMEOUT_MS);
+        return;
+    }
+    char note[2048];
+    int n = snprintf(note, sizeof note, "written %u byte%s at a time, %lld ms apart: ",
+                     a->pace.chunk, a->pace.chunk == 1 ? "" : "s", (long long)a->pace.pause_ms);
+    mqtt_describe(&pkt, note + n, sizeof note - (size_t)n);
+    trace_line t = {.at_ms = loop_now_ms(), .dir = TRACE_NOTE, .text = note};
+    on_trace(c, &t);
+    start_paced(sr, wire.data, wire.len, wire.data, a->pace, WF_CONNACK);
 }
 
 /* A network connection without CONNECT: the scenario sends its own first
@@ -1208,9 +1247,8 @@ static void do_ack(sc_run *sr, const step_t *st, client_rt *c)
 static void do_send_bytes(sc_run *sr, const step_t *st, client_rt *c)
 {
     char err[256] = "";
-    if (st->u.send.chunk) {
-        sr->paced_off = 0;
-        paced_write(sr);
+    if (st->u.send.pace.chunk) {
+        start_paced(sr, st->u.send.bytes, st->u.send.len, NULL, st->u.send.pace, WF_NONE);
         return;
     }
     if (c->drv->send_bytes(c->conn, st->u.send.bytes, st->u.send.len, err, sizeof err) != 0)
@@ -1219,32 +1257,52 @@ static void do_send_bytes(sc_run *sr, const step_t *st, client_rt *c)
         step_done(sr);
 }
 
-/* A slow client: one chunk now, the next after the pause. The step ends with
- * the last chunk, or early when the broker closes the connection. */
+/* A client on a slow link: `len` bytes go out pace.chunk at a time, pace.pause
+ * apart. `owned` (or NULL) is freed with the run. After the last write the
+ * step is done (then WF_NONE) or waits for the broker's answer (WF_CONNACK). */
+static void start_paced(sc_run *sr, const uint8_t *bytes, size_t len, uint8_t *owned, pacing pace,
+                        wait_for then)
+{
+    free(sr->paced.owned);
+    sr->paced.bytes = bytes;
+    sr->paced.owned = owned;
+    sr->paced.len = len;
+    sr->paced.off = 0;
+    sr->paced.pace = pace;
+    sr->paced.then = then;
+    paced_write(sr);
+}
+
+/* One chunk now, the next after the pause. Ends with the last chunk, or early
+ * when the broker closes the connection (check_action_wait). */
 static void paced_write(sc_run *sr)
 {
     const step_t *st = cur_step(sr);
     client_rt *c = &sr->clients[st->client];
-    const send_args *a = &st->u.send;
     sr->waiting = WF_NONE;
     if (!c->open || !c->conn) {
         sr->waiting = WF_PACED;
         check_action_wait(sr, c);
         return;
     }
-    size_t n = a->len - sr->paced_off;
-    if (n > a->chunk)
-        n = a->chunk;
+    size_t n = sr->paced.len - sr->paced.off;
+    if (n > sr->paced.pace.chunk)
+        n = sr->paced.pace.chunk;
     char err[256] = "";
-    if (c->drv->send_bytes(c->conn, a->bytes + sr->paced_off, n, err, sizeof err) != 0) {
+    if (c->drv->send_bytes(c->conn, sr->paced.bytes + sr->paced.off, n, err, sizeof err) != 0) {
         step_error(sr, "could not send bytes: %s", err);
         return;
     }
-    sr->paced_off += n;
-    if (sr->paced_off >= a->len)
+    sr->paced.off += n;
+    if (sr->paced.off < sr->paced.len) {
+        wait_until(sr, WF_PACED, loop_now_ms() + sr->paced.pace.pause_ms);
+    } else if (sr->paced.then == WF_NONE) {
         step_done(sr);
-    else
-        wait_until(sr, WF_PACED, loop_now_ms() + a->pause_ms);
+    } else {
+        /* The broker's answer is due from the last byte on. */
+        wait_until(sr, sr->paced.then, loop_now_ms() + CONNECT_TIMEOUT_MS);
+        check_action_wait(sr, c);
+    }
 }
 
 /* ---- flood ------------------------------------------------------------------ */
@@ -1661,6 +1719,7 @@ static void sc_run_free(sc_run *sr)
     free(sr->cleanup);
     free(sr->marks);
     free(sr->saved);
+    free(sr->paced.owned);
     free(sr->retained_topics);
     for (size_t i = 0; i < sr->n_strings; i++)
         free(sr->strings[i]);

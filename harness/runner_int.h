@@ -98,7 +98,7 @@ typedef enum wait_for {
     WF_CLOSED,          /* disconnect / drop: our close */
     WF_TIMER,           /* wait */
     WF_EXPECT,          /* an expectation */
-    WF_PACED,           /* send with chunk / pause: the next write is due */
+    WF_PACED,           /* a paced send or connect: the next write is due */
     WF_FLOOD,           /* flood: every connection opened, answered or closed */
     WF_RESTART_CLOSED,  /* restart_broker: the broker is stopped; every open connection must
                          * see the close */
@@ -129,7 +129,13 @@ struct sc_run {
     uint64_t step_timer;
     wait_for waiting;
     uint16_t wait_packet_id;
-    size_t paced_off;           /* bytes of a paced send written so far */
+    struct {                    /* the paced write of the current step */
+        const uint8_t *bytes;   /* the step's, or `owned` */
+        uint8_t *owned;         /* an encoded CONNECT */
+        size_t len, off;        /* off: written so far */
+        pacing pace;
+        wait_for then;          /* after the last write: WF_NONE (done) or WF_CONNACK */
+    } paced;
     bool in_advance;            /* guards re-entrant advance() */
     bool advance_again;
     named_time *marks;
