@@ -4,6 +4,9 @@ versions: 5, 3.1.1
 # Anonymous login still wants a user name and a non-empty password.
 username: bench
 password: x
+# Another name is another (anonymous) user: the cross-user scenario runs.
+username2: bench2
+password2: x
 baseline: ci/baselines/ejabberd.yaml
 start: ci/brokers/ejabberd start {dir} {port}
 stop: ci/brokers/ejabberd stop {dir}

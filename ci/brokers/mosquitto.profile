@@ -1,8 +1,13 @@
 # mosquitto 2.0.11 (Debian), as ci/brokers/mosquitto starts it. Format: docs/brokers.md.
 name: mosquitto
 versions: 5, 3.1.1
-username:
-password:
+# allow_anonymous without a password file: any user name is let in, so two
+# names make two users for the cross-user scenario (mosquitto ties no session
+# to a user name).
+username: mqspec1
+password: x
+username2: mqspec2
+password2: x
 baseline: ci/baselines/mosquitto.yaml
 # The harness starts and stops it ({dir}: a private directory, {port}: a free port).
 start: ci/brokers/mosquitto start {dir} {port}
