@@ -140,8 +140,9 @@ conformance-all: deps $(BUILD)/mqspec
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_OBJ   := $(call obj,$(BENCH_SRC))
 
-# No libraries: the generator is the harness loop and our codec, nothing else.
-$(BUILD)/mqspec-bench: $(BENCH_OBJ) $(BUILD)/obj/harness/loop.o $(MQTT_OBJ)
+# No libraries: the generator is the harness loop, its bulk connections and
+# our codec, nothing else.
+$(BUILD)/mqspec-bench: $(BENCH_OBJ) $(BUILD)/obj/harness/loop.o $(BUILD)/obj/harness/bulkconn.o $(MQTT_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS)
 
 .PHONY: bench-broker bench

@@ -14,6 +14,7 @@
 #ifndef BENCH_BENCH_H
 #define BENCH_BENCH_H
 
+#include "../harness/bulkconn.h"
 #include "../harness/loop.h"
 #include "../mqtt/mqtt.h"
 
@@ -22,63 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* ---- conn.c: one non-blocking MQTT 5 client connection -------------------- */
-
-typedef struct bconn bconn_t;
-
-typedef struct bconn_ops {
-    /* TCP is up: send CONNECT. */
-    void (*on_open)(bconn_t *c);
-    /* One decoded packet; its views live until the callback returns. */
-    void (*on_packet)(bconn_t *c, const mqtt_packet *p);
-    /* The connection is gone (EOF, error, or bconn_close); fd already closed.
-     * `why` is a static string. The slot may be reused by the callee. */
-    void (*on_close)(bconn_t *c, const char *why);
-} bconn_ops;
-
-struct bconn {
-    loop_t *loop;
-    int fd;                 /* -1 when idle: set it before any other call */
-    bool connecting;        /* non-blocking connect() in progress */
-    bool writing;           /* LOOP_WRITE is registered (output backed up) */
-    bool dirty;             /* on the flush list */
-    int64_t since_ms;       /* when the current connection attempt started */
-    int64_t closing_ms;     /* DISCONNECT sent at this time, 0 if not */
-    uint8_t *in;            /* partial packet carried between reads */
-    size_t inlen, incap;
-    mqtt_buf out;
-    size_t outoff;
-    const bconn_ops *ops;
-    void *ud;               /* the workload's per-client state */
-    uint16_t next_id;
-    uint64_t bytes_in;
-};
-
-/* Starts a TCP connection to 127.0.0.1:port. 0, or -1 with errno (the slot is
- * left idle). */
-int bconn_open(bconn_t *c, loop_t *loop, int port, const bconn_ops *ops, void *ud);
-/* Queues bytes / an encoded packet for sending; sent after the current loop
- * iteration by bconn_flush_all (batching many small packets per write). */
-void bconn_write(bconn_t *c, const void *data, size_t len);
-void bconn_send(bconn_t *c, const mqtt_packet *p);
-/* Sends DISCONNECT (normal) and waits for the broker to close, so that both
- * sides agree the session is offline and TIME_WAIT stays on the broker side. */
-void bconn_disconnect(bconn_t *c);
-/* Closes now, then calls on_close(why). Safe from inside any callback. */
-void bconn_close(bconn_t *c, const char *why);
-void bconn_flush_all(void);
-/* Closes without callbacks and releases the buffers (end of a workload). */
-void bconn_free(bconn_t *c);
-/* Callers free every connection of a workload, then call bconn_flush_all once
- * more, before freeing the memory that holds them. */
-uint16_t bconn_next_id(bconn_t *c);
-
-/* CONNECT for MQTT 5; session_expiry < 0 and receive_max 0 leave the
- * properties out. */
-void bconn_send_connect(bconn_t *c, const char *client_id, bool clean_start,
-                        int64_t session_expiry, uint16_t receive_max);
-void bconn_send_subscribe(bconn_t *c, const char *filter, uint8_t qos);
-void bconn_send_puback(bconn_t *c, uint16_t id);
+/* Connections: harness/bulkconn.h (shared with `mqspec soak`). */
 
 /* ---- util.c: clocks, samples, process figures, output --------------------- */
 
@@ -105,7 +50,7 @@ long raise_nofile(void);
 
 /* Runs the loop (flushing output after every iteration) until *done or the
  * absolute deadline; returns false on timeout. */
-bool run_until(loop_t *loop, const bool *done, int64_t deadline_ms);
+bool run_until(bulk_pool *pool, const bool *done, int64_t deadline_ms);
 
 /* Prints "result broker=LABEL workload=NAME " followed by the formatted rest. */
 void result_line(const char *label, const char *workload, const char *fmt, ...)

@@ -21,7 +21,7 @@
 #define PAYLOAD_LEN 64
 
 typedef struct client {
-    bconn_t c;              /* first: the bconn's ud is the client itself */
+    bulk_conn c;              /* first: the connection's ud is the client itself */
     int idx;
     bool is_pub;
     long sent, delivered;   /* publisher: messages sent; deliveries of them seen */
@@ -31,6 +31,7 @@ typedef struct client {
 static struct {
     const load_params *p;
     loop_t *loop;
+    bulk_pool pool;
     client_t *pubs, *subs;
     long per_pub;
     int ready;
@@ -44,10 +45,10 @@ static struct {
     size_t id_off, payload_off;
 } L;
 
-static void on_open(bconn_t *c);
-static void on_packet(bconn_t *c, const mqtt_packet *p);
-static void on_close(bconn_t *c, const char *why);
-static const bconn_ops ops = {on_open, on_packet, on_close};
+static void on_open(bulk_conn *c);
+static void on_packet(bulk_conn *c, const mqtt_packet *p);
+static void on_close(bulk_conn *c, const char *why);
+static const bulk_ops ops = {on_open, on_packet, on_close};
 
 static void check_done(void)
 {
@@ -63,13 +64,13 @@ static void pump(client_t *pub)
     while (pub->sent < L.per_pub && (p->qos == 0 || pub->unacked < p->window) &&
            pub->sent * nsubs - pub->delivered + nsubs <= (long)p->window * nsubs) {
         size_t at = pub->c.out.len;
-        bconn_write(&pub->c, L.tmpl.data, L.tmpl.len);
+        bulk_write(&pub->c, L.tmpl.data, L.tmpl.len);
         if (pub->c.fd < 0)
             return;
         uint8_t *m = pub->c.out.data + at;
         pub->sent++;
         if (p->qos) {
-            uint16_t id = bconn_next_id(&pub->c);
+            uint16_t id = bulk_next_id(&pub->c);
             m[L.id_off] = (uint8_t)(id >> 8);
             m[L.id_off + 1] = (uint8_t)id;
             pub->unacked++;
@@ -90,12 +91,12 @@ static void start(void)
         pump(&L.pubs[i]);
 }
 
-static void on_open(bconn_t *c)
+static void on_open(bulk_conn *c)
 {
     client_t *cl = c->ud;
     char id[160];
     snprintf(id, sizeof id, "%s-%s-%c%d", L.p->run_id, L.p->name, cl->is_pub ? 'p' : 's', cl->idx);
-    bconn_send_connect(c, id, true, cl->is_pub ? -1 : L.p->sub_expiry, 0);
+    bulk_send_connect(c, id, true, cl->is_pub ? -1 : L.p->sub_expiry, 0);
 }
 
 static void on_publish(client_t *sub, const mqtt_publish *pb)
@@ -114,7 +115,7 @@ static void on_publish(client_t *sub, const mqtt_publish *pb)
         return;
     }
     if (pb->qos)
-        bconn_send_puback(&sub->c, pb->packet_id);
+        bulk_send_ack(&sub->c, MQTT_PUBACK, pb->packet_id);
     samples_add(&L.lat, now - ts);
     L.deliveries++;
     L.t_last = now;
@@ -124,7 +125,7 @@ static void on_publish(client_t *sub, const mqtt_publish *pb)
     check_done();
 }
 
-static void on_packet(bconn_t *c, const mqtt_packet *p)
+static void on_packet(bulk_conn *c, const mqtt_packet *p)
 {
     client_t *cl = c->ud;
     switch (p->type) {
@@ -137,7 +138,7 @@ static void on_packet(bconn_t *c, const mqtt_packet *p)
         if (cl->is_pub) {
             L.ready++;
         } else {
-            bconn_send_subscribe(c, L.topic, L.p->qos);
+            bulk_send_subscribe(c, L.topic, L.p->qos);
         }
         break;
     case MQTT_SUBACK:
@@ -171,7 +172,7 @@ static void on_packet(bconn_t *c, const mqtt_packet *p)
         start();
 }
 
-static void on_close(bconn_t *c, const char *why)
+static void on_close(bulk_conn *c, const char *why)
 {
     if (!L.done) {
         static char msg[200];
@@ -215,7 +216,8 @@ int load_run(const load_params *p)
     L.loop = loop_new();
     L.pubs = calloc((size_t)p->publishers, sizeof *L.pubs);
     L.subs = calloc((size_t)p->subscribers, sizeof *L.subs);
-    if (!L.loop || !L.pubs || !L.subs) {
+    if (!L.loop || !L.pubs || !L.subs ||
+        bulk_pool_init(&L.pool, L.loop, "127.0.0.1", p->port, MQTT_V5) != 0) {
         fprintf(stderr, "mqspec-bench: out of memory\n");
         exit(1);
     }
@@ -227,7 +229,7 @@ int load_run(const load_params *p)
     int64_t deadline = t0 + (int64_t)p->deadline_s * 1000;
     for (int i = 0; i < p->subscribers && !L.done; i++) {
         L.subs[i].idx = i;
-        if (bconn_open(&L.subs[i].c, L.loop, p->port, &ops, &L.subs[i]) < 0) {
+        if (bulk_open(&L.subs[i].c, &L.pool, &ops, &L.subs[i]) < 0) {
             L.aborted = "cannot open a socket";
             L.done = true;
         }
@@ -235,12 +237,12 @@ int load_run(const load_params *p)
     for (int i = 0; i < p->publishers && !L.done; i++) {
         L.pubs[i].idx = i;
         L.pubs[i].is_pub = true;
-        if (bconn_open(&L.pubs[i].c, L.loop, p->port, &ops, &L.pubs[i]) < 0) {
+        if (bulk_open(&L.pubs[i].c, &L.pool, &ops, &L.pubs[i]) < 0) {
             L.aborted = "cannot open a socket";
             L.done = true;
         }
     }
-    bool finished = run_until(L.loop, &L.done, deadline);
+    bool finished = run_until(&L.pool, &L.done, deadline);
     if (getenv("BENCH_DEBUG"))
         for (int i = 0; i < p->publishers; i++)
             fprintf(stderr, "pub %d fd=%d sent=%ld delivered=%ld unacked=%d out=%zu/%zu\n", i, L.pubs[i].c.fd,
@@ -263,10 +265,11 @@ int load_run(const load_params *p)
                 L.aborted ? L.aborted : "", L.aborted ? "\"" : "");
 
     for (int i = 0; i < p->publishers; i++)
-        bconn_free(&L.pubs[i].c);
+        bulk_free(&L.pubs[i].c);
     for (int i = 0; i < p->subscribers; i++)
-        bconn_free(&L.subs[i].c);
-    bconn_flush_all();
+        bulk_free(&L.subs[i].c);
+    bulk_flush_all(&L.pool);
+    bulk_pool_free(&L.pool);
     free(L.pubs);
     free(L.subs);
     loop_free(L.loop);

@@ -27,16 +27,17 @@
 enum phase { PH_IDLE, PH_QUEUE, PH_RESUME };
 
 typedef struct slot {
-    bconn_t c;              /* first: the bconn's ud is the slot itself */
+    bulk_conn c;              /* first: the connection's ud is the slot itself */
     int session;            /* client index, -1 when the slot is idle */
     int got;
     bool finished;          /* reached its goal; a close now is expected */
     bool pending;           /* connecting: no CONNACK yet */
     int64_t t_start;
+    int64_t closing_ms;     /* DISCONNECT sent at this time */
 } slot_t;
 
 typedef struct pub {
-    bconn_t c;
+    bulk_conn c;
     long next, end;         /* message numbers [next, end) still to send */
     int unacked;
     long *msg_of_id;        /* packet id -> message number, to credit PUBACKs */
@@ -45,6 +46,7 @@ typedef struct pub {
 static struct {
     const sessions_params *p;
     loop_t *loop;
+    bulk_pool pool;
     enum phase phase;
     slot_t *slots;
     int nslots;
@@ -64,15 +66,15 @@ static struct {
     uint64_t sweep_id;
 } S;
 
-static void on_open(bconn_t *c);
-static void on_packet(bconn_t *c, const mqtt_packet *p);
-static void on_close(bconn_t *c, const char *why);
-static const bconn_ops slot_ops = {on_open, on_packet, on_close};
+static void on_open(bulk_conn *c);
+static void on_packet(bulk_conn *c, const mqtt_packet *p);
+static void on_close(bulk_conn *c, const char *why);
+static const bulk_ops slot_ops = {on_open, on_packet, on_close};
 
-static void pub_open(bconn_t *c);
-static void pub_packet(bconn_t *c, const mqtt_packet *p);
-static void pub_close(bconn_t *c, const char *why);
-static const bconn_ops pub_ops = {pub_open, pub_packet, pub_close};
+static void pub_open(bulk_conn *c);
+static void pub_packet(bulk_conn *c, const mqtt_packet *p);
+static void pub_close(bulk_conn *c, const char *why);
+static const bulk_ops pub_ops = {pub_open, pub_packet, pub_close};
 
 static void client_id(char *out, size_t cap, int i)
 {
@@ -102,7 +104,7 @@ static void fill(void)
         s->got = 0;
         s->finished = false;
         s->t_start = now_ns();
-        if (bconn_open(&s->c, S.loop, S.p->port, &slot_ops, s) == 0) {
+        if (bulk_open(&s->c, &S.pool, &slot_ops, s) == 0) {
             s->pending = true;
             S.pending++;
             continue;
@@ -123,12 +125,12 @@ static void not_pending(slot_t *s)
     }
 }
 
-static void on_open(bconn_t *c)
+static void on_open(bulk_conn *c)
 {
     slot_t *s = c->ud;
     char id[128];
     client_id(id, sizeof id, s->session);
-    bconn_send_connect(c, id, false, 3600, 0);
+    bulk_send_connect(c, id, false, 3600, 0);
 }
 
 static void finish(slot_t *s)
@@ -136,10 +138,11 @@ static void finish(slot_t *s)
     s->finished = true;
     S.t_last = now_ns();
     samples_add(&S.per_session, S.t_last - s->t_start);
-    bconn_disconnect(&s->c);
+    bulk_send_disconnect(&s->c);
+    s->closing_ms = loop_now_ms();
 }
 
-static void on_packet(bconn_t *c, const mqtt_packet *p)
+static void on_packet(bulk_conn *c, const mqtt_packet *p)
 {
     slot_t *s = c->ud;
     char topic[128];
@@ -148,7 +151,7 @@ static void on_packet(bconn_t *c, const mqtt_packet *p)
         not_pending(s);
         if (p->u.connack.reason != 0) {
             S.last_why = "CONNACK refused";
-            bconn_close(c, "CONNACK refused");
+            bulk_close(c, "CONNACK refused");
             return;
         }
         fill();
@@ -158,7 +161,7 @@ static void on_packet(bconn_t *c, const mqtt_packet *p)
             S.not_present++;
         if (S.phase == PH_IDLE) {
             topic_of(topic, sizeof topic, s->session);
-            bconn_send_subscribe(c, topic, 1);
+            bulk_send_subscribe(c, topic, 1);
         } else if (S.expect[s->session] == 0) {
             /* Its messages were never queued (the queue phase timed out):
              * resuming it is all there is to measure. */
@@ -170,13 +173,13 @@ static void on_packet(bconn_t *c, const mqtt_packet *p)
             finish(s);
         } else {
             S.last_why = "SUBSCRIBE refused";
-            bconn_close(c, "SUBSCRIBE refused");
+            bulk_close(c, "SUBSCRIBE refused");
         }
         break;
     case MQTT_PUBLISH: {
         const mqtt_publish *pb = &p->u.publish;
         if (pb->qos)
-            bconn_send_puback(c, pb->packet_id);
+            bulk_send_ack(c, MQTT_PUBACK, pb->packet_id);
         if (S.phase == PH_RESUME && s->got >= S.expect[s->session]) {
             /* Acknowledged by the broker after the queue phase ended. */
             S.extra++;
@@ -195,7 +198,7 @@ static void on_packet(bconn_t *c, const mqtt_packet *p)
     }
 }
 
-static void on_close(bconn_t *c, const char *why)
+static void on_close(bulk_conn *c, const char *why)
 {
     slot_t *s = c->ud;
     if (s->session < 0)
@@ -221,13 +224,13 @@ static void sweep(loop_t *loop, void *ud)
         slot_t *s = &S.slots[i];
         if (s->session < 0 || s->c.fd < 0)
             continue;
-        if (s->finished && now - s->c.closing_ms > 2000) {
-            bconn_close(&s->c, "no close after DISCONNECT");
+        if (s->finished && now - s->closing_ms > 2000) {
+            bulk_close(&s->c, "no close after DISCONNECT");
         } else if (!s->finished && now - s->c.since_ms > 10000) {
             S.unfinished++;
             S.failed--; /* on_close will count it as failed again */
             S.last_why = S.phase == PH_RESUME ? "queued messages missing" : "no SUBACK";
-            bconn_close(&s->c, S.last_why);
+            bulk_close(&s->c, S.last_why);
         }
     }
     if (!S.done)
@@ -249,28 +252,28 @@ static void pub_pump(pub_t *pb)
         mqtt_packet p = {.type = MQTT_PUBLISH, .version = MQTT_V5};
         p.u.publish.qos = 1;
         p.u.publish.topic = mqtt_str(topic);
-        p.u.publish.packet_id = bconn_next_id(&pb->c);
+        p.u.publish.packet_id = bulk_next_id(&pb->c);
         pb->msg_of_id[p.u.publish.packet_id] = m;
         p.u.publish.payload = (mqtt_bytes){payload, sizeof payload};
-        bconn_send(&pb->c, &p);
+        bulk_send(&pb->c, &p);
         pb->unacked++;
     }
 }
 
-static void pub_open(bconn_t *c)
+static void pub_open(bulk_conn *c)
 {
     pub_t *pb = c->ud;
     char id[128];
     snprintf(id, sizeof id, "%s-q%ld", S.p->run_id, pb->end);
-    bconn_send_connect(c, id, true, -1, 0);
+    bulk_send_connect(c, id, true, -1, 0);
 }
 
-static void pub_packet(bconn_t *c, const mqtt_packet *p)
+static void pub_packet(bulk_conn *c, const mqtt_packet *p)
 {
     pub_t *pb = c->ud;
     if (p->type == MQTT_CONNACK) {
         if (p->u.connack.reason != 0)
-            bconn_close(c, "CONNACK refused");
+            bulk_close(c, "CONNACK refused");
         else
             pub_pump(pb);
     } else if (p->type == MQTT_PUBACK && pb->unacked > 0) {
@@ -292,7 +295,7 @@ static void pub_packet(bconn_t *c, const mqtt_packet *p)
     }
 }
 
-static void pub_close(bconn_t *c, const char *why)
+static void pub_close(bulk_conn *c, const char *why)
 {
     if (S.done)
         return;
@@ -306,7 +309,7 @@ static void pub_close(bconn_t *c, const char *why)
 static void settle(int ms)
 {
     bool never = false;
-    run_until(S.loop, &never, loop_now_ms() + ms);
+    run_until(&S.pool, &never, loop_now_ms() + ms);
 }
 
 static bool run_slots(enum phase ph)
@@ -328,15 +331,15 @@ static bool run_slots(enum phase ph)
     }
     fill();
     S.sweep_id = loop_timer_at(S.loop, loop_now_ms() + 250, sweep, NULL);
-    bool finished = run_until(S.loop, &S.done, loop_now_ms() + (int64_t)S.p->deadline_s * 1000);
+    bool finished = run_until(&S.pool, &S.done, loop_now_ms() + (int64_t)S.p->deadline_s * 1000);
     S.done = true;
     loop_timer_cancel(S.loop, S.sweep_id);
     for (int i = 0; i < S.nslots; i++) {
         S.slots[i].session = -1;
-        bconn_free(&S.slots[i].c);
+        bulk_free(&S.slots[i].c);
     }
     /* Empties the flush list, whose stale entries point into the slots. */
-    bconn_flush_all();
+    bulk_flush_all(&S.pool);
     return finished;
 }
 
@@ -357,7 +360,8 @@ int sessions_run(const sessions_params *p)
     S.nslots = p->concurrency < p->sessions ? p->concurrency : p->sessions;
     S.slots = calloc((size_t)S.nslots, sizeof *S.slots);
     S.idle = calloc((size_t)S.nslots, sizeof *S.idle);
-    if (!S.loop || !S.slots || !S.idle) {
+    if (!S.loop || !S.slots || !S.idle ||
+        bulk_pool_init(&S.pool, S.loop, "127.0.0.1", p->port, MQTT_V5) != 0) {
         fprintf(stderr, "mqspec-bench: out of memory\n");
         exit(1);
     }
@@ -415,10 +419,10 @@ int sessions_run(const sessions_params *p)
     for (int i = 0; i < np && !S.done; i++) {
         pubs[i].next = S.to_queue * i / np;
         pubs[i].end = S.to_queue * (i + 1) / np;
-        if (bconn_open(&pubs[i].c, S.loop, p->port, &pub_ops, &pubs[i]) == 0)
+        if (bulk_open(&pubs[i].c, &S.pool, &pub_ops, &pubs[i]) == 0)
             S.active_pubs++;
     }
-    fin = run_until(S.loop, &S.done, loop_now_ms() + (int64_t)p->deadline_s * 1000);
+    fin = run_until(&S.pool, &S.done, loop_now_ms() + (int64_t)p->deadline_s * 1000);
     S.done = true;
     secs = (double)(S.t_last - t0) / 1e9;
     if (getenv("BENCH_DEBUG"))
@@ -428,13 +432,13 @@ int sessions_run(const sessions_params *p)
                     pubs[i].c.out.len, pubs[i].c.inlen);
     for (int i = 0; i < np; i++)
         if (pubs[i].c.fd >= 0)
-            bconn_disconnect(&pubs[i].c);
+            bulk_send_disconnect(&pubs[i].c);
     settle(1000);
     for (int i = 0; i < np; i++) {
-        bconn_free(&pubs[i].c);
+        bulk_free(&pubs[i].c);
         free(pubs[i].msg_of_id);
     }
-    bconn_flush_all();
+    bulk_flush_all(&S.pool);
     free(pubs);
     long rss2 = proc_status_kib(p->pid, "VmRSS");
     bool qok = fin && S.acked == S.to_queue && S.nomatch == 0;
@@ -475,6 +479,7 @@ int sessions_run(const sessions_params *p)
     free(S.expect);
     free(S.slots);
     free(S.idle);
+    bulk_pool_free(&S.pool);
     loop_free(S.loop);
     return rc;
 }

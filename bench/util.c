@@ -102,9 +102,10 @@ long raise_nofile(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
 }
 
-bool run_until(loop_t *loop, const bool *done, int64_t deadline_ms)
+bool run_until(bulk_pool *pool, const bool *done, int64_t deadline_ms)
 {
-    bconn_flush_all();
+    loop_t *loop = pool->loop;
+    bulk_flush_all(pool);
     while (!*done) {
         int64_t left = deadline_ms - loop_now_ms();
         if (left <= 0)
@@ -113,7 +114,7 @@ bool run_until(loop_t *loop, const bool *done, int64_t deadline_ms)
             perror("mqspec-bench: poll");
             return false;
         }
-        bconn_flush_all();
+        bulk_flush_all(pool);
     }
     return true;
 }

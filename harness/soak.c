@@ -24,17 +24,14 @@
  */
 #include "soak.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../mqtt/mqtt.h"
+#include "bulkconn.h"
 #include "loop.h"
 
 #define SESSION_EXPIRY 3600
@@ -44,37 +41,13 @@
 #define MAX_RECONNECTS 3         /* per session and cycle, after an unexpected close */
 
 typedef struct soak soak_t;
-typedef struct sk_conn sk_conn;
-
-/* ---- one connection ------------------------------------------------------------ */
-
-typedef struct sk_ops {
-    void (*on_open)(sk_conn *c);
-    void (*on_packet)(sk_conn *c, const mqtt_packet *p);
-    void (*on_close)(sk_conn *c, const char *why);
-} sk_ops;
-
-struct sk_conn {
-    soak_t *k;
-    int fd;                     /* -1 when closed */
-    uint32_t gen;               /* +1 at every open and close: a new socket may get the old fd number */
-    bool connecting;
-    bool writing;               /* LOOP_WRITE registered: output backed up */
-    bool dirty;                 /* on the flush list */
-    uint8_t *in;
-    size_t inlen, incap;
-    mqtt_buf out;
-    size_t outoff;
-    const sk_ops *ops;
-    void *ud;
-};
 
 /* ---- the clients ------------------------------------------------------------------ */
 
 typedef enum sess_state { SS_IDLE, SS_CONNECTING, SS_SUBSCRIBING, SS_DRAINING, SS_CLOSING } sess_state;
 
 typedef struct session {
-    sk_conn c;
+    bulk_conn c;
     uint32_t index;
     char id[24];
     char topic[96];
@@ -98,7 +71,7 @@ typedef struct slot {
 } slot;
 
 typedef struct publisher {
-    sk_conn c;
+    bulk_conn c;
     uint32_t index;
     char id[24];
     bool ready;                 /* CONNACK accepted */
@@ -119,8 +92,7 @@ struct soak {
     session *s;
     publisher *pub;
     uint32_t nbits;             /* message numbers per session: cycles * messages */
-    sk_conn **dirty;
-    size_t ndirty, capdirty;
+    bulk_pool pool;
     phase_t phase;
     uint32_t cycle;             /* 1-based in PH_PUBLISH / PH_RESUME */
     uint32_t next;              /* next session to start in this phase */
@@ -131,7 +103,6 @@ struct soak {
     uint32_t stalled;           /* sessions that gave up draining, this cycle */
     bool finished;
     int64_t started, deadline, phase_started, cycle_started;
-    uint8_t scratch[256 * 1024];
 };
 
 static void note_error(soak_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -157,313 +128,18 @@ static void bit_set(uint8_t *b, uint32_t i)
     b[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
-/* ---- connection plumbing ------------------------------------------------------- */
+/* ---- connections (bulkconn.h) --------------------------------------------------- */
 
-static void on_io(loop_t *loop, int fd, int events, void *ud);
-
-static int sk_open(sk_conn *c)
+static soak_t *soak_of(const bulk_conn *c)
 {
-    soak_t *k = c->k;
-    c->connecting = c->writing = c->dirty = false;
-    c->gen++;
-    c->inlen = 0;
-    c->out.len = 0;
-    c->outoff = 0;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, k->p->host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)k->p->port);
-        sl = sizeof *a4;
-    } else if (inet_pton(AF_INET6, k->p->host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)k->p->port);
-        sl = sizeof *a6;
-    } else {
-        errno = EINVAL;
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    c->fd = fd;
-    c->connecting = true;
-    if (loop_watch(k->loop, fd, LOOP_WRITE, on_io, c) < 0) {
-        close(fd);
-        c->fd = -1;
-        errno = ENOMEM;
-        return -1;
-    }
-    return 0;
+    return c->pool->ud;
 }
 
-/* Closes without a callback: the caller knows. */
-static void sk_shut(sk_conn *c)
-{
-    if (c->fd < 0)
-        return;
-    loop_unwatch(c->k->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
-    c->gen++;
-    c->connecting = c->writing = c->dirty = false;
-    c->inlen = 0;
-    c->out.len = 0;
-    c->outoff = 0;
-}
+static const bulk_ops session_ops, publisher_ops;
 
-static void sk_close(sk_conn *c, const char *why)
+static void on_pool_error(bulk_pool *pool, const char *what)
 {
-    if (c->fd < 0)
-        return;
-    sk_shut(c);
-    c->ops->on_close(c, why);
-}
-
-static void mark_dirty(sk_conn *c)
-{
-    soak_t *k = c->k;
-    if (c->dirty)
-        return;
-    if (k->ndirty == k->capdirty) {
-        size_t cap = k->capdirty ? k->capdirty * 2 : 256;
-        sk_conn **d = realloc(k->dirty, cap * sizeof *d);
-        if (!d)
-            return;     /* flushed when the socket is next writable or written to */
-        k->dirty = d;
-        k->capdirty = cap;
-    }
-    k->dirty[k->ndirty++] = c;
-    c->dirty = true;
-}
-
-static void sk_send(sk_conn *c, const mqtt_packet *p)
-{
-    if (c->fd < 0)
-        return;
-    if (mqtt_encode(p, &c->out) != 0) {
-        note_error(c->k, "cannot encode %s", mqtt_type_name(p->type));
-        return;
-    }
-    if (!c->connecting)
-        mark_dirty(c);
-}
-
-static void flush(sk_conn *c)
-{
-    while (c->outoff < c->out.len) {
-        ssize_t n = write(c->fd, c->out.data + c->outoff, c->out.len - c->outoff);
-        if (n > 0) {
-            c->outoff += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!c->writing) {
-                loop_watch(c->k->loop, c->fd, LOOP_READ | LOOP_WRITE, on_io, c);
-                c->writing = true;
-            }
-            return;
-        }
-        sk_close(c, n < 0 ? strerror(errno) : "write returned 0");
-        return;
-    }
-    c->out.len = 0;
-    c->outoff = 0;
-    if (c->writing) {
-        loop_watch(c->k->loop, c->fd, LOOP_READ, on_io, c);
-        c->writing = false;
-    }
-}
-
-static void flush_all(soak_t *k)
-{
-    /* A callback may add to the list while it is walked: index, not pointer. */
-    for (size_t i = 0; i < k->ndirty; i++) {
-        sk_conn *c = k->dirty[i];
-        if (!c->dirty)
-            continue;
-        c->dirty = false;
-        if (c->fd >= 0 && !c->connecting && !c->writing)
-            flush(c);
-    }
-    k->ndirty = 0;
-}
-
-static uint8_t version_of(const sk_conn *c)
-{
-    return c->k->p->protocol;
-}
-
-/* Whole packets from buf; the bytes used, or SIZE_MAX when the connection
- * was closed (or closed and opened again) by a callback meanwhile. */
-static size_t consume(sk_conn *c, const uint8_t *buf, size_t len)
-{
-    size_t off = 0;
-    uint32_t gen = c->gen;
-    while (off < len) {
-        uint32_t hl, rl;
-        mqtt_status st = mqtt_frame(buf + off, len - off, &hl, &rl);
-        if (st == MQTT_INCOMPLETE)
-            break;
-        if (st != MQTT_OK) {
-            note_error(c->k, "a malformed fixed header from the broker");
-            sk_close(c, "malformed fixed header");
-            return SIZE_MAX;
-        }
-        if ((size_t)hl + rl > len - off)
-            break;
-        mqtt_packet p;
-        mqtt_error err;
-        if (mqtt_decode(buf + off, hl + rl, version_of(c), false, &p, &err) != MQTT_OK) {
-            note_error(c->k, "an undecodable packet from the broker: %s", err.why);
-            sk_close(c, "undecodable packet");
-            return SIZE_MAX;
-        }
-        off += hl + rl;
-        c->ops->on_packet(c, &p);
-        mqtt_packet_free(&p);
-        if (c->gen != gen || c->fd < 0)
-            return SIZE_MAX;
-    }
-    return off;
-}
-
-static int keep_rest(sk_conn *c, const uint8_t *src, size_t n)
-{
-    if (n == 0) {
-        c->inlen = 0;
-        return 0;
-    }
-    if (n > c->incap) {
-        size_t cap = n < 4096 ? 4096 : n * 2;
-        uint8_t *in = realloc(c->in, cap);
-        if (!in)
-            return -1;
-        c->in = in;
-        c->incap = cap;
-    }
-    memmove(c->in, src, n);
-    c->inlen = n;
-    return 0;
-}
-
-static void read_some(sk_conn *c)
-{
-    uint8_t *scratch = c->k->scratch;
-    ssize_t n = read(c->fd, scratch, sizeof c->k->scratch);
-    if (n == 0) {
-        sk_close(c, "closed by the broker");
-        return;
-    }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            sk_close(c, strerror(errno));
-        return;
-    }
-    const uint8_t *buf = scratch;
-    size_t len = (size_t)n;
-    if (c->inlen > 0) {
-        if (c->inlen + len > c->incap) {
-            size_t cap = (c->inlen + len) * 2;
-            uint8_t *in = realloc(c->in, cap);
-            if (!in) {
-                note_error(c->k, "out of memory");
-                sk_close(c, "out of memory");
-                return;
-            }
-            c->in = in;
-            c->incap = cap;
-        }
-        memcpy(c->in + c->inlen, scratch, len);
-        c->inlen += len;
-        buf = c->in;
-        len = c->inlen;
-    }
-    size_t used = consume(c, buf, len);
-    if (used == SIZE_MAX)
-        return;
-    if (keep_rest(c, buf + used, len - used) != 0) {
-        note_error(c->k, "out of memory");
-        sk_close(c, "out of memory");
-    }
-}
-
-static void on_io(loop_t *loop, int fd, int events, void *ud)
-{
-    sk_conn *c = ud;
-    if (c->fd != fd)
-        return;
-    if (c->connecting) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err) {
-            sk_close(c, strerror(err));
-            return;
-        }
-        /* A recycled fd number may report the event of its previous socket:
-         * only a peer address proves this one is connected. */
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof peer;
-        if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
-            return;
-        c->connecting = false;
-        loop_watch(loop, fd, LOOP_READ, on_io, c);
-        uint32_t gen = c->gen;
-        c->ops->on_open(c);
-        if (c->gen == gen && c->out.len > c->outoff)
-            mark_dirty(c);
-        return;
-    }
-    if (events & LOOP_WRITE) {
-        uint32_t gen = c->gen;
-        flush(c);
-        if (c->gen != gen)
-            return;
-    }
-    if (events & LOOP_READ)
-        read_some(c);
-}
-
-static void send_connect(sk_conn *c, const char *id, bool clean, uint32_t expiry)
-{
-    uint8_t v = version_of(c);
-    mqtt_packet p = {.type = MQTT_CONNECT, .version = v};
-    p.u.connect.protocol_name = mqtt_str(v == MQTT_V5 ? "MQTT" : "MQTT");
-    p.u.connect.protocol_level = v;
-    p.u.connect.clean_start = clean;
-    p.u.connect.keep_alive = 0;
-    p.u.connect.client_id = mqtt_str(id);
-    if (v == MQTT_V5 && expiry)
-        mqtt_props_add_num(&p.u.connect.props, MQTT_PROP_SESSION_EXPIRY, expiry);
-    sk_send(c, &p);
-    mqtt_props_free(&p.u.connect.props);
-}
-
-static void send_ack(sk_conn *c, uint8_t type, uint16_t id)
-{
-    mqtt_packet p = {.type = type, .version = version_of(c)};
-    p.u.ack.packet_id = id;
-    sk_send(c, &p);
-}
-
-static void send_disconnect(sk_conn *c)
-{
-    mqtt_packet p = {.type = MQTT_DISCONNECT, .version = version_of(c)};
-    sk_send(c, &p);
+    note_error(pool->ud, "%s", what);
 }
 
 /* ---- message numbers ------------------------------------------------------------ */
@@ -489,7 +165,7 @@ static void phase_done(soak_t *k);
 
 static void session_offline(soak_t *k, session *s)
 {
-    sk_shut(&s->c);
+    bulk_shut(&s->c);
     if (s->st == SS_CONNECTING && k->connecting > 0)
         k->connecting--;
     s->st = SS_IDLE;
@@ -503,7 +179,7 @@ static void session_offline(soak_t *k, session *s)
 static void session_connect(soak_t *k, session *s)
 {
     s->since = loop_now_ms();
-    if (sk_open(&s->c) != 0) {
+    if (bulk_open(&s->c, &k->pool, &session_ops, s) != 0) {
         note_error(k, "session %s: cannot connect: %s", s->id, strerror(errno));
         s->st = SS_CONNECTING;      /* so that offline does the bookkeeping */
         k->connecting++;
@@ -516,7 +192,7 @@ static void session_connect(soak_t *k, session *s)
 
 static void session_leave(soak_t *k, session *s)
 {
-    send_disconnect(&s->c);
+    bulk_send_disconnect(&s->c);
     s->st = SS_CLOSING;
     s->since = loop_now_ms();
 }
@@ -527,24 +203,24 @@ static void session_check_done(soak_t *k, session *s)
         session_leave(k, s);
 }
 
-static void s_on_open(sk_conn *c)
+static void s_on_open(bulk_conn *c)
 {
     session *s = c->ud;
-    soak_t *k = c->k;
+    soak_t *k = soak_of(c);
     bool setup = k->phase == PH_SETUP;
-    send_connect(c, s->id, setup && k->p->protocol == MQTT_V5, SESSION_EXPIRY);
+    bulk_send_connect(c, s->id, setup && k->p->protocol == MQTT_V5, SESSION_EXPIRY, 0);
 }
 
 static void subscribe(session *s)
 {
-    soak_t *k = s->c.k;
+    soak_t *k = soak_of(&s->c);
     mqtt_sub sub = {.filter = mqtt_str(s->topic), .qos = k->p->qos == 1 ? 1 : 2};
     sub.options = sub.qos;
     mqtt_packet p = {.type = MQTT_SUBSCRIBE, .version = k->p->protocol};
     p.u.subscribe.packet_id = 1;
     p.u.subscribe.subs = &sub;
     p.u.subscribe.count = 1;
-    sk_send(&s->c, &p);
+    bulk_send(&s->c, &p);
     s->st = SS_SUBSCRIBING;
 }
 
@@ -625,26 +301,25 @@ static void rel_remove(session *s, uint16_t id)
  * and any sent but not yet read. Returns true when it was cut. */
 static bool cut_off(soak_t *k, session *s)
 {
-    sk_conn *c = &s->c;
+    bulk_conn *c = &s->c;
     if (!k->p->drop || s->dropped || k->p->messages < 2 || s->got < k->p->messages / 2 ||
         s->got >= k->p->messages)
         return false;
     s->dropped = true;
     k->r->drops++;
-    if (!c->writing)
-        flush(c);
+    bulk_flush(c);
     if (c->fd < 0)
         return true;    /* the write failed: s_on_close has taken over */
-    sk_shut(c);
+    bulk_shut(c);
     s->st = SS_IDLE;
     session_connect(k, s);
     return true;
 }
 
-static void s_on_packet(sk_conn *c, const mqtt_packet *p)
+static void s_on_packet(bulk_conn *c, const mqtt_packet *p)
 {
     session *s = c->ud;
-    soak_t *k = c->k;
+    soak_t *k = soak_of(c);
     switch (p->type) {
     case MQTT_CONNACK: {
         if (s->st != SS_CONNECTING) {
@@ -708,13 +383,13 @@ static void s_on_packet(sk_conn *c, const mqtt_packet *p)
         if (s->st == SS_DRAINING && cut_off(k, s))
             return;
         if (pub->qos)
-            send_ack(c, pub->qos == 2 ? MQTT_PUBREC : MQTT_PUBACK, pub->packet_id);
+            bulk_send_ack(c, pub->qos == 2 ? MQTT_PUBREC : MQTT_PUBACK, pub->packet_id);
         break;
     }
     case MQTT_PUBREL:
         s->since = loop_now_ms();
         rel_remove(s, p->u.ack.packet_id);
-        send_ack(c, MQTT_PUBCOMP, p->u.ack.packet_id);
+        bulk_send_ack(c, MQTT_PUBCOMP, p->u.ack.packet_id);
         break;
     case MQTT_DISCONNECT:
         note_error(k, "session %s: DISCONNECT 0x%02X %s from the broker", s->id, p->u.disconnect.reason,
@@ -728,10 +403,10 @@ static void s_on_packet(sk_conn *c, const mqtt_packet *p)
         session_check_done(k, s);
 }
 
-static void s_on_close(sk_conn *c, const char *why)
+static void s_on_close(bulk_conn *c, const char *why)
 {
     session *s = c->ud;
-    soak_t *k = c->k;
+    soak_t *k = soak_of(c);
     if (s->st == SS_CLOSING) {
         session_offline(k, s);
         return;
@@ -748,7 +423,7 @@ static void s_on_close(sk_conn *c, const char *why)
     session_offline(k, s);
 }
 
-static const sk_ops session_ops = {s_on_open, s_on_packet, s_on_close};
+static const bulk_ops session_ops = {s_on_open, s_on_packet, s_on_close};
 
 /* Starts sessions while the connection window allows. */
 static void fill_sessions(soak_t *k)
@@ -788,7 +463,7 @@ static void pump(soak_t *k, publisher *pb)
         p.u.publish.payload = (mqtt_bytes){(const uint8_t *)payload, (uint32_t)len};
         p.u.publish.qos = qos;
         p.u.publish.packet_id = id;
-        sk_send(&pb->c, &p);
+        bulk_send(&pb->c, &p);
     }
 }
 
@@ -804,10 +479,10 @@ static void publish_check_done(soak_t *k)
     phase_done(k);
 }
 
-static void p_on_open(sk_conn *c)
+static void p_on_open(bulk_conn *c)
 {
     publisher *pb = c->ud;
-    send_connect(c, pb->id, true, 0);
+    bulk_send_connect(c, pb->id, true, -1, 0);
 }
 
 static void free_slot(publisher *pb, uint16_t id)
@@ -816,10 +491,10 @@ static void free_slot(publisher *pb, uint16_t id)
     pb->free_ids[pb->n_free++] = id;
 }
 
-static void p_on_packet(sk_conn *c, const mqtt_packet *p)
+static void p_on_packet(bulk_conn *c, const mqtt_packet *p)
 {
     publisher *pb = c->ud;
-    soak_t *k = c->k;
+    soak_t *k = soak_of(c);
     if (p->type == MQTT_CONNACK) {
         if (p->u.connack.reason != 0) {
             note_error(k, "publisher %s: CONNACK 0x%02X %s", pb->id, p->u.connack.reason,
@@ -859,7 +534,7 @@ static void p_on_packet(sk_conn *c, const mqtt_packet *p)
                    mqtt_reason_name(p->u.ack.reason, p->type, p->version));
         free_slot(pb, id);
     } else if (p->type == MQTT_PUBREC) {
-        send_ack(c, MQTT_PUBREL, id);
+        bulk_send_ack(c, MQTT_PUBREL, id);
         return;
     } else {
         bit_set(k->s[sl->session].acked, sl->msg);
@@ -875,17 +550,17 @@ static void p_on_packet(sk_conn *c, const mqtt_packet *p)
     publish_check_done(k);
 }
 
-static void p_on_close(sk_conn *c, const char *why)
+static void p_on_close(bulk_conn *c, const char *why)
 {
     publisher *pb = c->ud;
-    soak_t *k = c->k;
+    soak_t *k = soak_of(c);
     /* Publishers are not the subject: without one the cycle cannot go on. */
     note_error(k, "publisher %s: connection lost (%s)", pb->id, why);
     pb->ready = false;
     k->finished = true;
 }
 
-static const sk_ops publisher_ops = {p_on_open, p_on_packet, p_on_close};
+static const bulk_ops publisher_ops = {p_on_open, p_on_packet, p_on_close};
 
 /* ---- the cycle -------------------------------------------------------------------- */
 
@@ -1029,9 +704,7 @@ static void free_all(soak_t *k)
 {
     for (uint32_t i = 0; k->s && i < k->p->sessions; i++) {
         session *s = &k->s[i];
-        sk_shut(&s->c);
-        free(s->c.in);
-        mqtt_buf_free(&s->c.out);
+        bulk_free(&s->c);
         free(s->seen);
         free(s->acked);
         free(s->last);
@@ -1039,15 +712,13 @@ static void free_all(soak_t *k)
     }
     for (uint32_t i = 0; k->pub && i < k->p->publishers; i++) {
         publisher *pb = &k->pub[i];
-        sk_shut(&pb->c);
-        free(pb->c.in);
-        mqtt_buf_free(&pb->c.out);
+        bulk_free(&pb->c);
         free(pb->slots);
         free(pb->free_ids);
     }
     free(k->s);
     free(k->pub);
-    free(k->dirty);
+    bulk_pool_free(&k->pool);
     loop_free(k->loop);
 }
 
@@ -1067,10 +738,19 @@ int soak_run(const soak_params *p, soak_result *r)
     k->pub = calloc(p->publishers, sizeof *k->pub);
     size_t bytes = (k->nbits + 7) / 8 + 1;
     bool ok = k->loop && k->s && k->pub;
+    if (ok && bulk_pool_init(&k->pool, k->loop, p->host, p->port, p->protocol) != 0) {
+        snprintf(r->first_error, sizeof r->first_error, "cannot use host %s: %s", p->host,
+                 strerror(errno));
+        free_all(k);
+        free(k);
+        return -1;
+    }
+    k->pool.ud = k;
+    k->pool.on_error = on_pool_error;
     for (uint32_t i = 0; ok && i < p->sessions; i++) {
         session *s = &k->s[i];
         s->index = i;
-        s->c = (sk_conn){.k = k, .fd = -1, .ops = &session_ops, .ud = s};
+        s->c.fd = -1;
         snprintf(s->id, sizeof s->id, "%.6ss%u", p->prefix, i);
         snprintf(s->topic, sizeof s->topic, "mqspec-soak/%s/%u", p->prefix, i);
         s->seen = calloc(bytes, 1);
@@ -1081,7 +761,7 @@ int soak_run(const soak_params *p, soak_result *r)
     for (uint32_t i = 0; ok && i < p->publishers; i++) {
         publisher *pb = &k->pub[i];
         pb->index = i;
-        pb->c = (sk_conn){.k = k, .fd = -1, .ops = &publisher_ops, .ud = pb};
+        pb->c.fd = -1;
         snprintf(pb->id, sizeof pb->id, "%.6sp%u", p->prefix, i);
         pb->per_session = i < p->messages ? (p->messages - i + p->publishers - 1) / p->publishers : 0;
         pb->slots = calloc(p->window, sizeof *pb->slots);
@@ -1098,7 +778,7 @@ int soak_run(const soak_params *p, soak_result *r)
     k->deadline = k->started + (int64_t)p->deadline_s * 1000;
     k->phase = PH_CONNECT;
     for (uint32_t i = 0; i < p->publishers; i++) {
-        if (sk_open(&k->pub[i].c) != 0) {
+        if (bulk_open(&k->pub[i].c, &k->pool, &publisher_ops, &k->pub[i]) != 0) {
             note_error(k, "publisher %s: cannot connect: %s", k->pub[i].id, strerror(errno));
             k->finished = true;
         }
@@ -1109,7 +789,7 @@ int soak_run(const soak_params *p, soak_result *r)
             note_error(k, "poll: %s", strerror(errno));
             break;
         }
-        flush_all(k);
+        bulk_flush_all(&k->pool);
     }
     if (r->deadline_hit && k->phase != PH_END)
         progress(k, true);
