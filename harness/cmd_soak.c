@@ -3,13 +3,11 @@
  * limits that fit the soak), the final report on stdout, the exit status.
  *
  * What it is not: the engine (soak.c), nor `mqspec run`. The bundled broker
- * is started here with a configuration of its own (connections, queue
- * length sized for the soak), which is why this file does not share
- * cmd_run.c's start-up.
+ * is started through managed.h, as for `mqspec run`, but with a
+ * configuration of its own (connections and queue length sized for the soak)
+ * and its sessions in memory.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,16 +17,15 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../mqtt/mqtt.h"
 #include "cli.h"
 #include "loop.h"
+#include "managed.h"
 #include "runner.h"
 #include "soak.h"
 
-#define BROKER_START_TIMEOUT_MS 5000
 
 static void soak_usage(FILE *f)
 {
@@ -133,115 +130,6 @@ static int probe(const char *host, int port, char *err, size_t errcap)
     }
     freeaddrinfo(res);
     return rc;
-}
-
-/* Starts BINDIR/mqspec-broker on a free port with the limits the soak needs
- * (every default of 1000 would cap it), and reads the port it bound. */
-static pid_t broker_start(uint32_t connections, uint32_t messages, const char *log_path, int *port,
-                          char *err, size_t errcap)
-{
-    char dir[PATH_MAX], bin[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-    char *slash = n > 0 ? (dir[n] = '\0', strrchr(dir, '/')) : NULL;
-    if (!slash) {
-        snprintf(err, errcap, "cannot find the directory of mqspec");
-        return -1;
-    }
-    *slash = '\0';
-    snprintf(bin, sizeof bin, "%s/mqspec-broker", dir);
-    if (access(bin, X_OK) != 0) {
-        snprintf(err, errcap, "no --broker given and the bundled broker %s is missing", bin);
-        return -1;
-    }
-    char conf[] = "/tmp/mqspec-soak-XXXXXX";
-    int cfd = mkstemp(conf);
-    if (cfd < 0) {
-        snprintf(err, errcap, "mkstemp: %s", strerror(errno));
-        return -1;
-    }
-    FILE *cf = fdopen(cfd, "w");
-    if (!cf) {
-        close(cfd);
-        unlink(conf);
-        snprintf(err, errcap, "fdopen: %s", strerror(errno));
-        return -1;
-    }
-    fprintf(cf, "max_clients %u\nmax_queued_messages %u\n", connections + 200,
-            messages + 1000 > 1000000 ? 1000000 : messages + 1000);
-    fclose(cf);
-    int pipefd[2];
-    if (pipe(pipefd) != 0) {
-        unlink(conf);
-        snprintf(err, errcap, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        unlink(conf);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        snprintf(err, errcap, "fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(pipefd[1], STDOUT_FILENO);
-        int logfd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (logfd >= 0)
-            dup2(logfd, STDERR_FILENO);
-        int nullfd = open("/dev/null", O_RDONLY);
-        if (nullfd >= 0)
-            dup2(nullfd, STDIN_FILENO);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        execl(bin, bin, "-p", "0", "--bind", "127.0.0.1", "-c", conf, (char *)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    char line[256];
-    size_t len = 0;
-    int64_t deadline = loop_now_ms() + BROKER_START_TIMEOUT_MS;
-    *port = 0;
-    while (!*port) {
-        int64_t left = deadline - loop_now_ms();
-        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            break;
-        ssize_t r = read(pipefd[0], line + len, sizeof line - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        line[len] = '\0';
-        char *ready = strstr(line, "listening ");
-        char host[64];
-        if (ready && strchr(ready, '\n') && sscanf(ready, "listening %63s %d", host, port) != 2)
-            *port = 0;
-        if (len == sizeof line - 1)
-            len = 0;
-    }
-    close(pipefd[0]);
-    unlink(conf);
-    if (!*port) {
-        snprintf(err, errcap, "the bundled broker did not report a listening port within %d s",
-                 BROKER_START_TIMEOUT_MS / 1000);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    return pid;
-}
-
-static void broker_stop(pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 50; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
-        poll(NULL, 0, 100);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
 }
 
 static int number(const char *opt, const char *v, long lo, long hi, uint32_t *out)
@@ -358,7 +246,7 @@ int cmd_soak(int argc, char **argv)
 
     char host[128], err[256], url[200];
     int port = 0;
-    pid_t bpid = 0;
+    managed_broker bundled = {0};
     if (broker) {
         if (parse_url(broker, host, sizeof host, &port) != 0) {
             fprintf(stderr, "mqspec soak: broker URL must be mqtt://HOST:PORT: %s\n", broker);
@@ -370,17 +258,30 @@ int cmd_soak(int argc, char **argv)
         }
         snprintf(url, sizeof url, "%s", broker);
     } else {
-        bpid = broker_start(p.connections + p.publishers, p.messages, broker_log, &port, err, sizeof err);
-        if (bpid < 0) {
+        /* Every default of 1000 would cap the soak; sessions in memory, as
+         * the figures compare brokers' session handling, not their disks. */
+        char conf[128];
+        uint32_t queued = p.messages + 1000 > 1000000 ? 1000000 : p.messages + 1000;
+        snprintf(conf, sizeof conf, "max_clients %u\nmax_queued_messages %u\n",
+                 p.connections + p.publishers + 200, queued);
+        int started = managed_embedded(&bundled, broker_log, err, sizeof err);
+        if (started == 0) {
+            bundled.has_data = false;
+            bundled.config = conf;
+            started = managed_start(&bundled, err, sizeof err);
+        }
+        if (started != 0) {
             fprintf(stderr, "mqspec soak: %s\n", err);
+            managed_cleanup(&bundled);
             return 3;
         }
+        port = bundled.port;
         snprintf(host, sizeof host, "127.0.0.1");
         snprintf(url, sizeof url, "mqtt://127.0.0.1:%d (bundled mqspec-broker)", port);
     }
     if (probe(host, port, err, sizeof err) != 0) {
         fprintf(stderr, "mqspec soak: broker unreachable: %s\n", err);
-        broker_stop(bpid);
+        managed_cleanup(&bundled);
         return 3;
     }
     char prefix[7];
@@ -398,7 +299,7 @@ int cmd_soak(int argc, char **argv)
             prefix);
     soak_result r;
     int rc = soak_run(&p, &r);
-    broker_stop(bpid);
+    managed_cleanup(&bundled);
     if (rc != 0) {
         fprintf(stderr, "mqspec soak: %s\n", r.first_error);
         return 1;

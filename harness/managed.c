@@ -184,6 +184,15 @@ int managed_commands(managed_broker *m, const char *start, const char *stop, con
 
 static int embedded_start(managed_broker *m, char *err, size_t errcap)
 {
+    char conf[PATH_MAX + 16];
+    snprintf(conf, sizeof conf, "%s/broker.conf", m->dir);
+    if (m->config) {
+        FILE *f = fopen(conf, "w");
+        if (!f || fputs(m->config, f) < 0 || fclose(f) != 0) {
+            snprintf(err, errcap, "cannot write %s: %s", conf, strerror(errno));
+            return -1;
+        }
+    }
     int pipefd[2];
     if (pipe(pipefd) != 0) {
         snprintf(err, errcap, "pipe: %s", strerror(errno));
@@ -224,6 +233,10 @@ static int embedded_start(managed_broker *m, char *err, size_t errcap)
             mkdir(data, 0700);
             argv[a++] = "--data";
             argv[a++] = data;
+        }
+        if (m->config) {
+            argv[a++] = "-c";
+            argv[a++] = conf;
         }
         if (m->user2[0]) {
             argv[a++] = "--password-file";

@@ -29,7 +29,9 @@ typedef struct managed_broker {
     pid_t pid;
     char bin[PATH_MAX];
     const char *log_path;       /* the broker's stderr, or NULL for /dev/null */
-    bool has_data;              /* the bundled broker keeps sessions in --data DIR/data */
+    bool has_data;              /* the bundled broker keeps sessions in --data DIR/data
+                                 * (a caller may clear it before the first start) */
+    const char *config;         /* configuration lines for DIR/broker.conf (-c), or NULL */
     /* The run's second user, known to the bundled broker through a password
      * file in DIR (it still accepts anonymous clients); "" when none. */
     char user2[32], password2[40];
