@@ -122,6 +122,54 @@ static void tls_reason(const xp_t *c, int ssl_err, int saved_errno, char *out, s
     ERR_clear_error();
 }
 
+/* One SSL_read or SSL_write, its outcome as an xp_status. The two differ only
+ * in which flag records that the other direction must be ready first, and in
+ * what a bare SYSCALL error with errno 0 means: the end of the stream for a
+ * read, a broken pipe for a write. */
+static xp_status ssl_io(xp_t *c, bool writing, uint8_t *rbuf, const uint8_t *wbuf, size_t len,
+                        size_t *done, int *eno, char *why, size_t whycap)
+{
+    bool *wants_other = writing ? &c->write_wants_read : &c->read_wants_write;
+    *wants_other = false;
+    ERR_clear_error();
+    sigpipe_guard g;
+    sigpipe_block(&g);
+    errno = 0;
+    int n = len > INT32_MAX ? INT32_MAX : (int)len;
+    n = writing ? SSL_write(c->ssl, wbuf, n) : SSL_read(c->ssl, rbuf, n);
+    int se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+    int saved = errno;
+    sigpipe_unblock(&g);
+    switch (se) {
+    case SSL_ERROR_NONE:
+        *done = (size_t)n;
+        return XP_OK;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        ERR_clear_error();
+        if ((se == SSL_ERROR_WANT_READ) == writing)
+            *wants_other = true;
+        return XP_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        if (writing)
+            break;
+        ERR_clear_error();
+        return XP_EOF;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_last_error() != 0)
+            break;
+        if (!writing && saved == 0)
+            return XP_EOF;
+        *eno = saved ? saved : EPIPE;
+        snprintf(why, whycap, "%s", strerror(*eno));
+        return XP_ERR;
+    default:
+        break;
+    }
+    tls_reason(c, se, saved, why, whycap);
+    return XP_ERR;
+}
+
 xp_status xp_read(xp_t *c, int fd, uint8_t *buf, size_t cap, size_t *got, int *eno, char *why,
                   size_t whycap)
 {
@@ -144,43 +192,7 @@ xp_status xp_read(xp_t *c, int fd, uint8_t *buf, size_t cap, size_t *got, int *e
         snprintf(why, whycap, "%s", strerror(errno));
         return XP_ERR;
     }
-    c->read_wants_write = false;
-    ERR_clear_error();
-    sigpipe_guard g;
-    sigpipe_block(&g);
-    errno = 0;
-    int n = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
-    int se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-    int saved = errno;
-    sigpipe_unblock(&g);
-    switch (se) {
-    case SSL_ERROR_NONE:
-        *got = (size_t)n;
-        return XP_OK;
-    case SSL_ERROR_WANT_READ:
-        ERR_clear_error();
-        return XP_AGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        ERR_clear_error();
-        c->read_wants_write = true;
-        return XP_AGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        ERR_clear_error();
-        return XP_EOF;
-    case SSL_ERROR_SYSCALL:
-        if (ERR_peek_last_error() == 0) {
-            if (saved == 0)
-                return XP_EOF;
-            *eno = saved;
-            snprintf(why, whycap, "%s", strerror(saved));
-            return XP_ERR;
-        }
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    default:
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    }
+    return ssl_io(c, false, buf, NULL, cap, got, eno, why, whycap);
 }
 
 xp_status xp_write(xp_t *c, int fd, const uint8_t *buf, size_t len, size_t *put, int *eno,
@@ -203,38 +215,7 @@ xp_status xp_write(xp_t *c, int fd, const uint8_t *buf, size_t len, size_t *put,
         snprintf(why, whycap, "%s", strerror(errno));
         return XP_ERR;
     }
-    c->write_wants_read = false;
-    ERR_clear_error();
-    sigpipe_guard g;
-    sigpipe_block(&g);
-    errno = 0;
-    int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    int se = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-    int saved = errno;
-    sigpipe_unblock(&g);
-    switch (se) {
-    case SSL_ERROR_NONE:
-        *put = (size_t)n;
-        return XP_OK;
-    case SSL_ERROR_WANT_WRITE:
-        ERR_clear_error();
-        return XP_AGAIN;
-    case SSL_ERROR_WANT_READ:
-        ERR_clear_error();
-        c->write_wants_read = true;
-        return XP_AGAIN;
-    case SSL_ERROR_SYSCALL:
-        if (ERR_peek_last_error() == 0) {
-            *eno = saved ? saved : EPIPE;
-            snprintf(why, whycap, "%s", strerror(*eno));
-            return XP_ERR;
-        }
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    default:
-        tls_reason(c, se, saved, why, whycap);
-        return XP_ERR;
-    }
+    return ssl_io(c, true, NULL, buf, len, put, eno, why, whycap);
 }
 
 static bool is_ip_literal(const char *h)
