@@ -209,6 +209,24 @@ static void send_pubrel(struct conn *c, uint16_t id, uint8_t reason)
     conn_send(c, &p);
 }
 
+/* A new copy of m at the end of s's queue. */
+static struct delivery *queue_copy(struct session *s, struct msg *m, uint8_t qos, bool retain,
+                                   const uint32_t *subids, uint32_t nsubids)
+{
+    /* offsetof, not sizeof: the tail padding would push a copy with one
+     * identifier into the next allocation size. */
+    struct delivery *d = xcalloc(1, offsetof(struct delivery, subids) + nsubids * sizeof d->subids[0]);
+    d->m = msg_ref(m);
+    d->qos = qos;
+    d->retain = retain;
+    d->state = D_QUEUED;
+    d->nsubids = nsubids;
+    if (nsubids)
+        memcpy(d->subids, subids, nsubids * sizeof subids[0]);
+    dl_push(&s->queue, d);
+    return d;
+}
+
 void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool retain,
                         const uint32_t *subids, uint32_t nsubids, uint32_t share)
 {
@@ -230,18 +248,8 @@ void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool reta
                      s->id, s->queue.count, qos, m->topic, (unsigned long long)s->dropped);
         return;
     }
-    /* offsetof, not sizeof: the tail padding would push a copy with one
-     * identifier into the next allocation size. */
-    struct delivery *d = xcalloc(1, offsetof(struct delivery, subids) + nsubids * sizeof d->subids[0]);
-    d->m = msg_ref(m);
-    d->qos = qos;
-    d->retain = retain;
-    d->state = D_QUEUED;
-    d->nsubids = nsubids;
+    struct delivery *d = queue_copy(s, m, qos, retain, subids, nsubids);
     d->share = share;
-    if (nsubids)
-        memcpy(d->subids, subids, nsubids * sizeof subids[0]);
-    dl_push(&s->queue, d);
     if (store_on)
         store_delivery_queued(s, d);
     deliver_pump(s);
@@ -250,16 +258,7 @@ void deliver_to_session(struct session *s, struct msg *m, uint8_t qos, bool reta
 struct delivery *deliver_restore(struct session *s, struct msg *m, uint8_t qos, bool retain,
                                  const uint32_t *subids, uint32_t nsubids)
 {
-    struct delivery *d = xcalloc(1, offsetof(struct delivery, subids) + nsubids * sizeof d->subids[0]);
-    d->m = msg_ref(m);
-    d->qos = qos;
-    d->retain = retain;
-    d->state = D_QUEUED;
-    d->nsubids = nsubids;
-    if (nsubids)
-        memcpy(d->subids, subids, nsubids * sizeof subids[0]);
-    dl_push(&s->queue, d);
-    return d;
+    return queue_copy(s, m, qos, retain, subids, nsubids);
 }
 
 void deliver_restore_state(struct session *s, struct delivery *d, uint8_t state,

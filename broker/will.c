@@ -82,17 +82,24 @@ struct will *will_from_connect(const mqtt_connect *c, const char *client_id)
     return w;
 }
 
+/* The delay is over (or there is none): s's Will goes out and is gone. */
+static void publish_now(struct session *s)
+{
+    struct will *w = s->will;
+    s->will = NULL;
+    if (store_on)
+        store_will(s);
+    publish(w);
+    will_free(w);
+}
+
 void will_connection_lost(struct session *s)
 {
     struct will *w = s->will;
     if (!w)
         return;
     if (w->delay == 0 || defect_on(D_WILL_DELAY_IGNORED)) {
-        s->will = NULL;
-        if (store_on)
-            store_will(s);
-        publish(w);
-        will_free(w);
+        publish_now(s);
         return;
     }
     w->owner = s;
@@ -145,11 +152,7 @@ void will_resume_timer(struct session *s, uint64_t elapsed_ms)
         return;
     uint64_t delay = (uint64_t)w->delay * 1000u;
     if (elapsed_ms >= delay) {
-        s->will = NULL;
-        if (store_on)
-            store_will(s);
-        publish(w);
-        will_free(w);
+        publish_now(s);
         return;
     }
     w->owner = s;
