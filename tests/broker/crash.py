@@ -29,14 +29,13 @@ kernel has; see docs/broker.md on --sync) or of performance.
 """
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqttraw import (Client, Closed, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,  # noqa: E402
+from mqttraw import (Client, Closed, ready_line, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,  # noqa: E402
                      SEI, ack, publish, sub_opts)
 
 BIN = sys.argv[1]
@@ -81,21 +80,10 @@ class Broker:
         self.log = open(os.path.join(WORK, 'broker.log'), 'ab')
         self.proc = subprocess.Popen([BIN, '-p', str(port), '--data', DATA, '--sync', 'always',
                                       '-c', conf], stdout=subprocess.PIPE, stderr=self.log)
-        deadline = time.monotonic() + 10
-        line = b''
-        while time.monotonic() < deadline and not line.endswith(b'\n'):
-            r, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            if not r:
-                break
-            c = os.read(self.proc.stdout.fileno(), 1)
-            if not c:
-                break
-            line += c
-        parts = line.decode().split()
-        if len(parts) != 3 or parts[0] != 'listening':
+        line, self.port = ready_line(self.proc, 10)
+        if self.port is None:
             self.kill()
             raise RuntimeError('broker did not start: %r (see %s/broker.log)' % (line, WORK))
-        self.port = int(parts[2])
         live[:] = [self]
 
     def kill(self):

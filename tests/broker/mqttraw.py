@@ -376,6 +376,25 @@ class Client:
             pass
 
 
+def ready_line(proc, timeout):
+    """Reads mqspec-broker's first stdout line, "listening HOST PORT", for at
+    most timeout seconds. Returns (the line, the port or None)."""
+    deadline = time.monotonic() + timeout
+    line = b''
+    while time.monotonic() < deadline and not line.endswith(b'\n'):
+        r, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+        if not r:
+            break
+        c = os.read(proc.stdout.fileno(), 1)
+        if not c:
+            break
+        line += c
+    parts = line.decode().split()
+    if len(parts) == 3 and parts[0] == 'listening':
+        return line, int(parts[2])
+    return line, None
+
+
 class Broker:
     """Starts build/mqspec-broker -p 0 and reads its port from the ready line."""
 
@@ -389,21 +408,10 @@ class Broker:
             args.append('-v')
         self.log = open(log or os.devnull, 'ab')
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
-        deadline = time.monotonic() + 5
-        line = b''
-        while time.monotonic() < deadline and not line.endswith(b'\n'):
-            r, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            if not r:
-                break
-            c = os.read(self.proc.stdout.fileno(), 1)
-            if not c:
-                break
-            line += c
-        parts = line.decode().split()
-        if len(parts) != 3 or parts[0] != 'listening':
+        line, self.port = ready_line(self.proc, 5)
+        if self.port is None:
             self.stop()
             raise RuntimeError('broker did not print its ready line: %r' % line)
-        self.port = int(parts[2])
 
     def stop(self):
         if self.proc.poll() is None:

@@ -14,7 +14,6 @@ What it is not: the crash test (crash.py), which kills the broker mid-stream.
 Prints TAP.
 """
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -23,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mqttraw import (Client, MEI, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SEI, SUBID,  # noqa: E402
-                     USER_PROP, WILL_DELAY, ack, sub_opts)
+                     USER_PROP, WILL_DELAY, ack, ready_line, sub_opts)
 
 BIN = sys.argv[1]
 WORK = sys.argv[2]
@@ -49,21 +48,8 @@ class Broker:
             args += ['-c', conf]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
         live.append(self)
-        self.port = None
-        deadline = time.monotonic() + 10
-        line = b''
-        while time.monotonic() < deadline and not line.endswith(b'\n'):
-            r, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            if not r:
-                break
-            c = os.read(self.proc.stdout.fileno(), 1)
-            if not c:
-                break
-            line += c
-        parts = line.decode().split()
-        if len(parts) == 3 and parts[0] == 'listening':
-            self.port = int(parts[2])
-        elif not expect_fail:
+        line, self.port = ready_line(self.proc, 10)
+        if self.port is None and not expect_fail:
             raise RuntimeError('broker did not start: %r' % line)
 
     def text(self):
