@@ -669,8 +669,10 @@ static void check_action_wait(sc_run *sr, client_rt *c)
                 step_done(sr);
                 return;
             }
-            /* A connect judges the close as it would without pacing. */
-            sr->waiting = sr->paced.then;
+            /* A connect judges the close as it would without pacing, with
+             * the deadline of its answer from now. */
+            loop_timer_cancel(sr->run->loop, sr->step_timer);
+            wait_until(sr, sr->paced.then, loop_now_ms() + CONNECT_TIMEOUT_MS);
         } else {
             return;
         }
