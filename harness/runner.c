@@ -196,43 +196,94 @@ void num_match_format(sc_run *sr, const num_match *m, char *out, size_t cap)
 
 /* ---- traces ---------------------------------------------------------------- */
 
-static char *hex_of(const uint8_t *b, size_t len)
+/* The bytes in hex, with those in [hide_from, hide_to) shown as "**". */
+static char *hex_of(const uint8_t *b, size_t len, size_t hide_from, size_t hide_to)
 {
     size_t shown = len > MAX_HEX_BYTES ? MAX_HEX_BYTES : len;
     char *s = malloc(shown * 3 + 8);
     if (!s)
         return NULL;
     size_t n = 0;
-    for (size_t i = 0; i < shown; i++)
-        n += (size_t)sprintf(s + n, i ? " %02x" : "%02x", b[i]);
+    for (size_t i = 0; i < shown; i++) {
+        if (i)
+            s[n++] = ' ';
+        if (i >= hide_from && i < hide_to)
+            n += (size_t)sprintf(s + n, "**");
+        else
+            n += (size_t)sprintf(s + n, "%02x", b[i]);
+    }
     if (shown < len)
         n += (size_t)sprintf(s + n, " ...");
     s[n] = '\0';
     return s;
 }
 
+/* How many bytes at the end of b are a CONNECT's password (the last field of
+ * the packet); 0 when b is no CONNECT with a password. */
+static size_t connect_password_len(const uint8_t *b, size_t len)
+{
+    if (len < 2 || b[0] != 0x10)
+        return 0;
+    mqtt_packet p;
+    mqtt_error err;
+    if (mqtt_decode(b, len, MQTT_V5, true, &p, &err) != MQTT_OK)
+        return 0;
+    size_t n = p.u.connect.has_password ? p.u.connect.password.len : 0;
+    mqtt_packet_free(&p);
+    return n;
+}
+
+/* Reports are handed to others, so a password never reaches a trace: the
+ * drivers' descriptions show its length only (mqtt_describe), and here its
+ * bytes become "**" in the hex of a CONNECT, or of the pieces of a paced one
+ * (whose text, the hex too, is written again). */
+static void trace_bytes(sc_run *sr, const trace_line *t, result_trace *e)
+{
+    size_t hide_from = 0, hide_to = 0;
+    bool piece = sr->paced.tracing && t->dir == TRACE_OUT;
+    if (piece) {
+        /* This write's bytes sit at paced.off in the paced buffer. */
+        size_t from = sr->paced.hide_from, to = sr->paced.len;
+        size_t off = sr->paced.off;
+        if (from < to && off < to && off + t->len > from) {
+            hide_from = from > off ? from - off : 0;
+            hide_to = to - off;
+        }
+    } else if (t->dir == TRACE_OUT) {
+        size_t pw = connect_password_len(t->bytes, t->len);
+        hide_from = t->len - pw;
+        hide_to = pw ? t->len : 0;
+    }
+    e->hex = hex_of(t->bytes, t->len, hide_from, hide_to);
+    if (piece && hide_to > hide_from && e->hex) {
+        free(e->text);
+        e->text = dupf("raw bytes (%zu): %s", t->len, e->hex);
+    }
+}
+
 static void on_trace(void *ud, const trace_line *t)
 {
     client_rt *c = ud;
     sc_run *sr = c->sr;
+    result_trace e = {.at_ms = t->at_ms - sr->started, .dir = (char)t->dir};
+    e.text = strdup(t->text ? t->text : "");
+    if (t->bytes)
+        trace_bytes(sr, t, &e);
     if (sr->run->opt->verbose)
-        fprintf(stderr, "# %s +%lldms %s %c %s\n", sr->sc->id,
-                (long long)(t->at_ms - sr->started), c->def->name, (char)t->dir, t->text);
+        fprintf(stderr, "# %s +%lldms %s %c %s\n", sr->sc->id, (long long)e.at_ms, c->def->name,
+                e.dir, e.text ? e.text : "");
     scenario_result *r = sr->res;
-    if (r->n_trace >= MAX_TRACE_LINES) {
-        sr->trace_dropped++;
+    result_trace *nt = r->n_trace < MAX_TRACE_LINES ? realloc(r->trace, (r->n_trace + 1) * sizeof *nt)
+                                                    : NULL;
+    if (!nt) {
+        sr->trace_dropped += r->n_trace >= MAX_TRACE_LINES;
+        free(e.text);
+        free(e.hex);
         return;
     }
-    result_trace *nt = realloc(r->trace, (r->n_trace + 1) * sizeof *nt);
-    if (!nt)
-        return;
+    e.client = strdup(c->def->name);
     r->trace = nt;
-    result_trace *e = &r->trace[r->n_trace++];
-    e->at_ms = t->at_ms - sr->started;
-    e->dir = (char)t->dir;
-    e->client = strdup(c->def->name);
-    e->text = strdup(t->text ? t->text : "");
-    e->hex = t->bytes ? hex_of(t->bytes, t->len) : NULL;
+    r->trace[r->n_trace++] = e;
 }
 
 /* ---- inbox ------------------------------------------------------------------ */
@@ -1272,6 +1323,7 @@ static void start_paced(sc_run *sr, const uint8_t *bytes, size_t len, uint8_t *o
     sr->paced.off = 0;
     sr->paced.pace = pace;
     sr->paced.then = then;
+    sr->paced.hide_from = len - connect_password_len(bytes, len);
     paced_write(sr);
 }
 
@@ -1291,7 +1343,10 @@ static void paced_write(sc_run *sr)
     if (n > sr->paced.pace.chunk)
         n = sr->paced.pace.chunk;
     char err[256] = "";
-    if (c->drv->send_bytes(c->conn, sr->paced.bytes + sr->paced.off, n, err, sizeof err) != 0) {
+    sr->paced.tracing = true;
+    int rc = c->drv->send_bytes(c->conn, sr->paced.bytes + sr->paced.off, n, err, sizeof err);
+    sr->paced.tracing = false;
+    if (rc != 0) {
         step_error(sr, "could not send bytes: %s", err);
         return;
     }

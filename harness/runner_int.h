@@ -135,6 +135,8 @@ struct sc_run {
         size_t len, off;        /* off: written so far */
         pacing pace;
         wait_for then;          /* after the last write: WF_NONE (done) or WF_CONNACK */
+        size_t hide_from;       /* a CONNECT's password: bytes [hide_from, len), never traced */
+        bool tracing;           /* inside the driver's write: its trace line is a piece */
     } paced;
     bool in_advance;            /* guards re-entrant advance() */
     bool advance_again;

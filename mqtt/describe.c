@@ -172,10 +172,10 @@ int mqtt_describe(const mqtt_packet *pkt, char *buf, size_t cap)
             add(&o, " username=");
             add_str(&o, c->username);
         }
-        if (c->has_password) {
-            add(&o, " password=");
-            add_bin(&o, c->password);
-        }
+        /* Descriptions end up in logs and in reports handed to others: the
+         * length says whether a password went out, never what it was. */
+        if (c->has_password)
+            add(&o, " password=(%u bytes, hidden)", (unsigned)c->password.len);
         break;
     }
     case MQTT_CONNACK: {

@@ -323,6 +323,7 @@ const char *mqtt_reason_name(uint8_t reason, uint8_t packet_type, uint8_t versio
 
 /* Writes a one-line description of pkt into out (always NUL-terminated), e.g.
  * `PUBLISH d1 q1 r0 id=7 topic="a/b" props={Message Expiry Interval=10} payload="m1" (2 bytes)`.
+ * A CONNECT's password is shown as its length only.
  * Returns the length it wanted to write, as snprintf does. */
 int mqtt_describe(const mqtt_packet *pkt, char *out, size_t cap);
 

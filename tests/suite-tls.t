@@ -98,6 +98,7 @@ ok(!!($tap =~ /^# TLS: certificate verified against \Q$pki\E\/ca\.pem/m && $doc 
 # ---- the whole suite over TLS, Debian mosquitto ----
 system("mosquitto_passwd -c -b $tmp/mosq.passwd user2 pw2 >/dev/null 2>&1") == 0 or die "mosquitto_passwd\n";
 system("mosquitto_passwd -b $tmp/mosq.passwd user1 pw1 >/dev/null 2>&1");
+system("mosquitto_passwd -b $tmp/mosq.passwd user3 Zq7-s3cret-Zq7 >/dev/null 2>&1");
 chmod 0644, "$tmp/mosq.passwd";
 my $mport = `MOSQUITTO_TLS=$pki MOSQUITTO_PASSWD=$tmp/mosq.passwd ci/brokers/mosquitto start $tmp/mosq`;
 chomp $mport;
@@ -120,6 +121,22 @@ if ($mport =~ /^\d+$/) {
     }
     ok($doc && keys(%v) >= 90 && !@diff, "mosquitto over TLS: verdicts as in tests/expected/mosquitto-2.0.11.txt")
         or print map { "#   $_\n" } @diff;
+
+    # Reports are handed to others: no password in any of them, nor in the
+    # verbose trace, whether its CONNECT went out whole or one byte at a time.
+    my $slow = 'scenarios/robustness/packet-in-one-byte-writes-is-processed.yaml';
+    my ($prc, $pdoc, $ptap, $perr) = run("-v --broker mqtts://localhost:$mport $ca --username user3 " .
+        "--password Zq7-s3cret-Zq7 $two --md $tmp/pw.md --html $tmp/pw.html --junit $tmp/pw.xml " .
+        "$slow $raw_s $mosq_s scenarios/takeover/cross-user-takeover.yaml");
+    %v = verdicts($pdoc);
+    my $all = join '', $ptap, $perr, map { local $/; open my $f, '<', $_; <$f> // '' }
+        "$tmp/r$runs.json", "$tmp/pw.md", "$tmp/pw.html", "$tmp/pw.xml";
+    my $pw_hex = join ' ', map { sprintf '%02x', ord } split //, 'Zq7-s3cret-Zq7';
+    my @leaks = grep { index($all, $_) >= 0 } 'Zq7-s3cret-Zq7', 'pw2"', $pw_hex, '5a 71 37 2d';
+    ok(!!(keys(%v) == 4 && !grep({ $_->{verdict} =~ /^(fail|error)$/ } values %v) && !@leaks &&
+          $all =~ /password=\(14 bytes, hidden\)/ && $all =~ /raw bytes \(1\): \*\*/),
+       'credentials: the runs are judged (no error), and no report, trace or log line holds a password')
+        or print "#   leaked: @leaks\n", map { "#   $_: $v{$_}{verdict} " . ($v{$_}{reason} // '') . "\n" } sort keys %v;
 } else {
     ok(0, "mosquitto with a TLS listener started") or print "# see $tmp/mosq/log\n";
 }

@@ -862,6 +862,14 @@ static void test_describe(void)
     mqtt_describe(&p, out, sizeof out);
     is_str(out, "PUBACK id=7 reason=0x10 (No matching subscribers)", "describe PUBACK reason");
 
+    p = (mqtt_packet){ .type = MQTT_CONNECT, .version = MQTT_V311, .u.connect = {
+        .protocol_name = S("MQTT"), .protocol_level = MQTT_V311, .clean_start = true,
+        .keep_alive = 30, .client_id = S("c"), .has_username = true, .username = S("alice"),
+        .has_password = true, .password = S("s3cret") } };
+    mqtt_describe(&p, out, sizeof out);
+    is_str(out, "CONNECT v4 clean=1 keep_alive=30 client_id=\"c\" username=\"alice\" "
+           "password=(6 bytes, hidden)", "describe shows a CONNECT password's length, never the password");
+
     p = (mqtt_packet){ .type = MQTT_CONNACK, .version = MQTT_V5, .u.connack = {
         .props = PROPS(PN(MQTT_PROP_SESSION_EXPIRY, 0), PP("k", "v"),
                        PS(MQTT_PROP_AUTH_DATA, "\x01\x02")) } };
