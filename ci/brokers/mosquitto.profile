@@ -9,13 +9,16 @@ password: x
 username2: mqspec2
 password2: x
 baseline: ci/baselines/mosquitto.yaml
-# The harness starts and stops it ({dir}: a private directory, {port}: a free port).
-start: ci/brokers/mosquitto start {dir} {port}
+# The harness starts and stops it ({dir}: a private directory, {port}: a free
+# port), and restarts it for restart_broker: persistence is on, in {dir}.
+start: MOSQUITTO_PERSIST=1 ci/brokers/mosquitto start {dir} {port}
 stop: ci/brokers/mosquitto stop {dir}
-# What ci/brokers/mosquitto configures: anonymous, persistence false,
-# max_queued_messages 1000, queue_qos0_messages false (the default), no
-# Session Expiry cap.
+kill: kill -9 "$(cat {dir}/pid)"
+# What ci/brokers/mosquitto configures: anonymous, persistence true (the
+# database is written when mosquitto stops, so a SIGKILL loses what changed
+# since), max_queued_messages 1000, queue_qos0_messages false (the default),
+# no Session Expiry cap.
 max_queued_messages: 1000
 queue_qos0: no
-persistent_sessions: no
-caps: anonymous; in-memory sessions (persistence false); max_queued_messages 1000; no Session Expiry cap
+persistent_sessions: yes
+caps: anonymous; persistence true (saved when it stops); max_queued_messages 1000; no Session Expiry cap
