@@ -114,6 +114,8 @@ static const struct {
         "after a restart (--data), a session's subscriptions are not restored"},
     [D_RESTART_EXPIRY_LOST] = {"restart-expiry-lost",
         "after a restart (--data), a session's Session Expiry is taken as 0: every stored session ends"},
+    [D_RESTART_FORGETS_CLEAN_START_1] = {"restart-forgets-clean-start-1",
+        "with --data, only sessions whose CONNECT had Clean Start 0 are saved (the 3.1.1 rule), not one begun with Clean Start 1 and a Session Expiry"},
 };
 
 static bool on[D_COUNT];

@@ -219,7 +219,7 @@ int handle_connect(struct conn *c, mqtt_packet *p)
     session_attach(s, c);
     s->will = will_from_connect(cn, id);     /* [MQTT-3.1.2-7] */
     c->connected = true;
-    if (store_on)
+    if (store_on && !(clean && defect_on(D_RESTART_FORGETS_CLEAN_START_1)))
         store_session(s);
 
     bool sp = present;
