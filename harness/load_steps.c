@@ -151,7 +151,8 @@ static void parse_will(lctx *c, int ci, const ynode *w, will_args *wa)
 
 /* `chunk` and `pause` of a paced write. Separate writes without a pause would
  * reach the broker as one: pacing needs both, and a pause must be long enough
- * to be seen. Returns the chunk's node, or NULL when the step is not paced. */
+ * to be seen. Returns the pause's node (for later errors), or NULL when the
+ * step is not paced or its pacing is wrong. */
 static const ynode *parse_pacing(lctx *c, const ynode *a, const char *action, pacing *p)
 {
     const ynode *ch = map_get(a, "chunk"), *pa = map_get(a, "pause");
@@ -467,8 +468,8 @@ static void parse_send(lctx *c, step_t *st, int ci, const ynode *key, const ynod
     if (total > PACED_MAX_MS)
         lerr(c, pa, "send: %llu writes %lld ms apart take %llu ms, more than the %d ms a paced "
                     "send may last (use a larger chunk or a shorter pause)",
-             (unsigned long long)((sa->len + sa->pace.chunk - 1) / sa->pace.chunk),
-             (long long)sa->pace.pause_ms, (unsigned long long)total, PACED_MAX_MS);
+             (unsigned long long)paced_writes(&sa->pace, sa->len), (long long)sa->pace.pause_ms,
+             (unsigned long long)total, PACED_MAX_MS);
 }
 
 static void parse_flood(lctx *c, step_t *st, int ci, const ynode *key, const ynode *a)

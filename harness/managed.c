@@ -560,7 +560,7 @@ void managed_cleanup(managed_broker *m)
 {
     char err[256];
     if (m->kind != MB_NONE && m->running && managed_stop(m, false, err, sizeof err) != 0)
-        fprintf(stderr, "mqspec run: stopping the broker: %s\n", err);
+        fprintf(stderr, "mqspec: stopping the broker: %s\n", err);
     if (m->kind == MB_EMBEDDED && m->pid > 0)
         embedded_stop(m, true);
     if (m->dir[0]) {

@@ -221,10 +221,15 @@ unsigned feature_by_key(const char *key)
     return 0;
 }
 
+uint64_t paced_writes(const pacing *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    return p->chunk ? (len + p->chunk - 1) / p->chunk : 1;
+}
+
 uint64_t paced_duration_ms(const pacing *p, size_t len)
 {
-    if (!p->chunk || len == 0)
-        return 0;
-    uint64_t writes = (len + p->chunk - 1) / p->chunk;
-    return (writes - 1) * (uint64_t)p->pause_ms;
+    uint64_t writes = paced_writes(p, len);
+    return writes > 1 ? (writes - 1) * (uint64_t)p->pause_ms : 0;
 }

@@ -153,7 +153,9 @@ typedef struct pacing {
     int64_t pause_ms;
 } pacing;
 
-/* (writes - 1) x pause: how long writing `len` bytes with pacing `p` takes. */
+/* How many writes `len` bytes take with pacing `p`, and how long: (writes - 1)
+ * x pause. */
+uint64_t paced_writes(const pacing *p, size_t len);
 uint64_t paced_duration_ms(const pacing *p, size_t len);
 
 typedef struct connect_args {

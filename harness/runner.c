@@ -251,11 +251,14 @@ static void trace_bytes(sc_run *sr, const trace_line *t, result_trace *e)
         }
     } else if (t->dir == TRACE_OUT) {
         size_t pw = connect_password_len(t->bytes, t->len);
-        hide_from = t->len - pw;
-        hide_to = pw ? t->len : 0;
+        if (pw) {
+            hide_from = t->len - pw;
+            hide_to = t->len;
+        }
     }
     e->hex = hex_of(t->bytes, t->len, hide_from, hide_to);
     if (piece && hide_to > hide_from && e->hex) {
+        /* The driver's text of a piece is its hex too (drv_raw.c, send_bytes). */
         free(e->text);
         e->text = dupf("raw bytes (%zu): %s", t->len, e->hex);
     }
@@ -273,10 +276,12 @@ static void on_trace(void *ud, const trace_line *t)
         fprintf(stderr, "# %s +%lldms %s %c %s\n", sr->sc->id, (long long)e.at_ms, c->def->name,
                 e.dir, e.text ? e.text : "");
     scenario_result *r = sr->res;
-    result_trace *nt = r->n_trace < MAX_TRACE_LINES ? realloc(r->trace, (r->n_trace + 1) * sizeof *nt)
-                                                    : NULL;
+    result_trace *nt = NULL;
+    if (r->n_trace >= MAX_TRACE_LINES)
+        sr->trace_dropped++;
+    else
+        nt = realloc(r->trace, (r->n_trace + 1) * sizeof *nt);
     if (!nt) {
-        sr->trace_dropped += r->n_trace >= MAX_TRACE_LINES;
         free(e.text);
         free(e.hex);
         return;
